@@ -1,0 +1,226 @@
+//! The conformance suite: every case of `cases.rs` against every backend (file, direct, S3 on
+//! SeaweedFS, S3 on moto), then what only a cloud backend has (credentials, a server that is
+//! down, endpoint profiles, multipart clean-up).
+//!
+//! The S3 servers come from `tests/servers/start.sh` (run by `tests/run.sh`); without them the
+//! S3 tests fail and say so.
+
+mod cases;
+mod servers;
+
+use std::time::Duration;
+
+use s3dlio_store::retry::RetryPolicy;
+use s3dlio_store::s3::{S3Config, S3Store};
+use s3dlio_store::{Error, GetOptions, Location, ObjectStore, PutOptions};
+
+use servers::{moto_endpoint, s3, s3_config, seaweed_endpoint, var, Fixture};
+
+/// One `#[tokio::test]` per case for a backend built by `$fixture`.
+macro_rules! suite {
+    ($backend:ident, $fixture:expr) => {
+        mod $backend {
+            use super::*;
+            suite!(@cases $fixture;
+                round_trip_and_stat,
+                overwrite_replaces_the_whole_object,
+                empty_objects,
+                ranges_first_last_and_past_the_end,
+                large_object_round_trip_by_checksum,
+                failed_puts_leave_nothing,
+                missing_objects_are_not_found,
+                listing_sorted_with_common_prefixes,
+                keys_with_spaces_and_unicode,
+                listing_of_2500_objects_across_pages,
+                buckets_create_delete,
+            );
+        }
+    };
+    (@cases $fixture:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fx: Fixture = $fixture.await;
+                cases::$case(&fx).await;
+            }
+        )*
+    };
+}
+
+suite!(file, servers::file(false));
+suite!(direct, servers::file(true));
+suite!(s3_seaweedfs, s3("s3-seaweedfs", &seaweed_endpoint()));
+suite!(s3_moto, s3("s3-moto", &moto_endpoint()));
+
+/// SeaweedFS checks signatures, so it can tell wrong keys from missing permissions.
+mod s3_credentials {
+    use super::*;
+
+    async fn store_with(key: &str, secret: &str) -> (S3Store, Location) {
+        let fx = s3("s3-seaweedfs", &seaweed_endpoint()).await;
+        cases::put(&fx, "secret", b"data").await.unwrap();
+        let config = S3Config {
+            access_key_id: Some(key.into()),
+            secret_access_key: Some(secret.into()),
+            ..s3_config(&seaweed_endpoint())
+        };
+        (S3Store::new(&config).unwrap(), fx.loc("secret"))
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_is_unauthenticated() {
+        let (store, loc) = store_with(&var("S3DLIO_TEST_S3_ACCESS_KEY"), "wrong-secret").await;
+        let e = store.head(&loc).await.unwrap_err();
+        assert!(matches!(e, Error::Unauthenticated { .. }), "{e}");
+        let e = store.get(&loc, GetOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::Unauthenticated { .. }), "{e}");
+        assert!(e.to_string().contains("SignatureDoesNotMatch"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_key_is_unauthenticated() {
+        let (store, loc) = store_with("no-such-key-id", "whatever").await;
+        let e = store.get(&loc, GetOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::Unauthenticated { .. }), "{e}");
+        assert!(e.to_string().contains("InvalidAccessKeyId"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_reader_cannot_write_permission_denied() {
+        let (store, loc) = store_with(
+            &var("S3DLIO_TEST_S3_READER_ACCESS_KEY"),
+            &var("S3DLIO_TEST_S3_READER_SECRET_KEY"),
+        )
+        .await;
+        // Reading is allowed...
+        let got = store.get(&loc, GetOptions::default()).await.unwrap();
+        assert_eq!(got.bytes().await.unwrap().as_ref(), b"data");
+        // ...writing is not.
+        let e = store
+            .put(&loc, cases::body(b"new", 3), PutOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
+        assert!(e.to_string().contains("AccessDenied"), "{e}");
+    }
+}
+
+mod s3_endpoints {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_bucket_is_not_found_and_says_so() {
+        for endpoint in [seaweed_endpoint(), moto_endpoint()] {
+            let store = S3Store::new(&s3_config(&endpoint)).unwrap();
+            let loc = Location::parse(&format!("s3://{}/k", servers::unique("absent"))).unwrap();
+            let e = store.get(&loc, GetOptions::default()).await.unwrap_err();
+            assert!(matches!(e, Error::NotFound { .. }), "{endpoint}: {e}");
+            assert!(e.to_string().contains("NoSuchBucket"), "{endpoint}: {e}");
+            let e =
+                futures::StreamExt::next(&mut store.list(&loc.with_key(""), Default::default()))
+                    .await
+                    .unwrap()
+                    .unwrap_err();
+            assert!(matches!(e, Error::NotFound { .. }), "{endpoint}: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_is_down_is_unavailable_after_bounded_retries() {
+        let endpoint = var("S3DLIO_TEST_DOWN_ENDPOINT");
+        let config = S3Config {
+            retry: RetryPolicy {
+                max_attempts: 3,
+                initial_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(50),
+                max_elapsed: Duration::from_secs(5),
+            },
+            ..s3_config(&endpoint)
+        };
+        let store = S3Store::new(&config).unwrap();
+        let before = s3dlio_store::retry::retries_total();
+        let loc = Location::parse("s3://bucket/key").unwrap();
+        let e = store.get(&loc, GetOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::Unavailable { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&endpoint) && msg.contains("s3://bucket/key"),
+            "{msg}"
+        );
+        assert!(msg.to_lowercase().contains("refused"), "{msg}");
+        assert!(s3dlio_store::retry::retries_total() >= before + 2);
+    }
+
+    #[tokio::test]
+    async fn named_profiles_serve_their_buckets_and_the_at_form() {
+        let fx = s3("s3-seaweedfs", &seaweed_endpoint()).await;
+        cases::put(&fx, "k", b"hello").await.unwrap();
+        let bucket = fx.bucket.bucket.clone();
+        // The default profile points at a server that is down: only routing can succeed.
+        let mut config = s3_config(&var("S3DLIO_TEST_DOWN_ENDPOINT"));
+        config.retry.max_attempts = 1;
+        config.endpoints.insert(
+            "seaweed".into(),
+            S3Config {
+                buckets: vec![bucket.clone()],
+                ..s3_config(&seaweed_endpoint())
+            },
+        );
+        config
+            .endpoints
+            .insert("byname".into(), s3_config(&seaweed_endpoint()));
+        let store = S3Store::new(&config).unwrap();
+        for uri in [
+            format!("s3://{bucket}/k"),
+            format!("s3://byname@{bucket}/k"),
+        ] {
+            let loc = Location::parse(&uri).unwrap();
+            let got = store.get(&loc, GetOptions::default()).await.unwrap();
+            assert_eq!(got.meta.location.to_string(), uri);
+            assert_eq!(got.bytes().await.unwrap().as_ref(), b"hello");
+        }
+        let other = Location::parse("s3://another-bucket/k").unwrap();
+        let e = store.head(&other).await.unwrap_err();
+        assert!(matches!(e, Error::Unavailable { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_multipart_upload_leaves_no_parts() {
+        for endpoint in [seaweed_endpoint(), moto_endpoint()] {
+            let fx = s3("s3", &endpoint).await;
+            cases::failed_puts_leave_nothing(&fx).await;
+            let config = aws_sdk_s3::config::Builder::new()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .endpoint_url(&endpoint)
+                .force_path_style(true)
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    var("S3DLIO_TEST_S3_ACCESS_KEY"),
+                    var("S3DLIO_TEST_S3_SECRET_KEY"),
+                    None,
+                    None,
+                    "test",
+                ))
+                .http_client(
+                    aws_smithy_http_client::Builder::new()
+                        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                        ))
+                        .build_https(),
+                )
+                .build();
+            let client = aws_sdk_s3::Client::from_conf(config);
+            let uploads = client
+                .list_multipart_uploads()
+                .bucket(&fx.bucket.bucket)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                uploads.uploads().is_empty(),
+                "{endpoint}: {:?}",
+                uploads.uploads()
+            );
+        }
+    }
+}
