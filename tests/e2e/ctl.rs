@@ -299,3 +299,46 @@ fn get_recursive_downloads_a_prefix_through_get_many_in_shm_and_inline() {
         sha256(&pattern_bytes(300_001, 2))
     );
 }
+
+/// `-o` naming a device or FIFO (`-o /dev/null`) writes through it: renaming a temporary file
+/// over it would replace the node with a plain file (as root, even `/dev/null`).
+#[test]
+fn get_into_a_fifo_writes_through_it_and_keeps_it() {
+    use std::os::unix::fs::FileTypeExt;
+
+    let d = TestDaemon::start();
+    let data = pattern_bytes(2 * 1024 * 1024 + 3, 9);
+    std::fs::write(d.path("obj.bin"), &data).unwrap();
+    let uri = d.file_uri("obj.bin");
+    let fifo = d.path("out.fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    // Shared-memory delivery (the default on the socket), then inline gRPC chunks.
+    for extra in [None, Some("--inline")] {
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        let mut args = vec!["get", uri.as_str(), "-o", fifo.to_str().unwrap()];
+        args.extend(extra);
+        ok_stdout(&d.ctl(&args));
+        let got = reader.join().unwrap();
+        assert_eq!(sha256(&got), sha256(&data), "{extra:?}");
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo(), "{extra:?}: the FIFO was replaced");
+    }
+    assert!(
+        std::fs::read_dir(d.path("")).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".part")),
+        "no temporary file left behind"
+    );
+}

@@ -8,7 +8,8 @@
 //! The body is streamed chunk by chunk (`Client::get_stream`), never held whole in memory. A
 //! file download goes into a temporary file beside the destination, renamed over it only once
 //! every byte has arrived: a failed or interrupted download leaves no partial file (the
-//! temporary one is removed when its guard drops, also on Ctrl-C).
+//! temporary one is removed when its guard drops, also on Ctrl-C). A destination that is a
+//! device or a FIFO (`-o /dev/null`) is written through instead, never replaced.
 
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
@@ -241,19 +242,44 @@ fn check_length(uri: &str, received: u64, expected: u64) -> Result<()> {
 
 async fn to_stdout_stream(body: &mut Body<'_>, bar: &ProgressBar) -> Result<u64> {
     let mut stdout = tokio::io::stdout();
+    write_body(&mut stdout, "stdout", body, bar).await
+}
+
+/// Copies the body's chunks to `out` (named `shown` in write errors) as they arrive and
+/// flushes it; returns the bytes written.
+async fn write_body<W>(
+    out: &mut W,
+    shown: &str,
+    body: &mut Body<'_>,
+    bar: &ProgressBar,
+) -> Result<u64>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let mut received = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
-        stdout.write_all(&chunk).await?;
+        out.write_all(&chunk)
+            .await
+            .with_context(|| shown.to_string())?;
         received += chunk.len() as u64;
         bar.inc(chunk.len() as u64);
     }
-    stdout.flush().await?;
+    out.flush().await.with_context(|| shown.to_string())?;
     Ok(received)
 }
 
-/// Streams into `.NAME.XXXXXX.part` beside `path`, then renames it to `path` if exactly
-/// `expected` bytes arrived.
+/// Whether `path` exists and is neither a regular file nor a directory: a device such as
+/// `/dev/null`, a FIFO or a socket. Such a destination is written through, never replaced.
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Writes the body to `path`.
+///
+/// A regular file is streamed into `.NAME.XXXXXX.part` beside it, then renamed over it if
+/// exactly `expected` bytes arrived. An existing special file (`/dev/null`, a FIFO) is opened
+/// and written directly: renaming over it would replace the device node with a plain file.
 async fn to_file(
     path: &Path,
     body: &mut Body<'_>,
@@ -261,6 +287,15 @@ async fn to_file(
     expected: u64,
     uri: &str,
 ) -> Result<u64> {
+    let shown = path.display().to_string();
+    if is_special(path) {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .await
+            .with_context(|| shown.clone())?;
+        return write_body(&mut file, &shown, body, bar).await;
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -282,23 +317,14 @@ async fn to_file(
     .with_context(|| format!("{shown_dir}: cannot create a temporary file"))?;
     let (file, temp_path) = temp.into_parts();
     let mut file = tokio::fs::File::from_std(file);
-    let write_err = |e| anyhow!("{}: {e}", path.display());
-
-    let mut received = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        file.write_all(&chunk).await.map_err(write_err)?;
-        received += chunk.len() as u64;
-        bar.inc(chunk.len() as u64);
-    }
-    file.flush().await.map_err(write_err)?;
+    let received = write_body(&mut file, &shown, body, bar).await?;
     drop(file);
     check_length(uri, received, expected)?;
 
     let target = path.to_path_buf();
     tokio::task::spawn_blocking(move || temp_path.persist(&target))
         .await?
-        .map_err(|e| write_err(e.error))?;
+        .map_err(|e| anyhow!("{shown}: {}", e.error))?;
     Ok(received)
 }
 
