@@ -16,6 +16,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use s3dlio_store::file::FileConfig;
+use s3dlio_store::range_engine::RangeEngineConfig;
 use s3dlio_store::s3::S3Config;
 use s3dlio_store::StoreConfig;
 
@@ -147,6 +148,8 @@ pub struct Config {
     pub oplog: OplogConfig,
     /// `s3://` backend: the default endpoint profile, and named ones in `[s3.endpoints.NAME]`.
     pub s3: S3Config,
+    /// The RangeEngine: parallel ranged reads, `[range_engine.s3]`... per backend.
+    pub range_engine: RangeEngineConfig,
 }
 
 impl Default for Config {
@@ -168,6 +171,7 @@ impl Default for Config {
             direct: FileConfig::default(),
             oplog: OplogConfig::default(),
             s3: S3Config::default(),
+            range_engine: RangeEngineConfig::default(),
         }
     }
 }
@@ -319,6 +323,7 @@ impl Config {
             file: self.file.clone(),
             direct: self.direct.clone(),
             s3: self.s3.clone(),
+            range_engine: self.range_engine.clone(),
         }
     }
 

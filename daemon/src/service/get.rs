@@ -90,6 +90,7 @@ pub async fn fetch_into(
             GetOptions {
                 range,
                 chunk_size: 0,
+                ..Default::default()
             },
             &mut reserve,
         )
@@ -112,6 +113,7 @@ pub async fn fetch(
             GetOptions {
                 range,
                 chunk_size: chunk,
+                ..Default::default()
             },
         )
         .await

@@ -16,6 +16,7 @@ mod identity;
 mod into;
 mod list;
 mod range;
+pub mod range_engine;
 mod registry;
 pub mod retry;
 pub mod s3;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::file::{FileBackend, FileConfig};
 use crate::identity::Caller;
+use crate::range_engine::{RangeEngine, RangeEngineConfig};
 use crate::s3::{S3Config, S3Store};
 use crate::store::ObjectStore;
 use crate::uri::{Location, Scheme};
@@ -21,6 +22,8 @@ pub struct StoreConfig {
     pub direct: FileConfig,
     /// `s3://`: the default endpoint profile and the named ones.
     pub s3: S3Config,
+    /// The RangeEngine: parallel ranged reads, per backend.
+    pub range_engine: RangeEngineConfig,
 }
 
 /// What `Status` reports for one backend.
@@ -36,8 +39,10 @@ pub struct BackendStatus {
 pub struct Registry {
     file: Arc<FileBackend>,
     direct: Arc<FileBackend>,
-    /// `s3://`, or why it is not served.
-    s3: std::result::Result<Arc<S3Store>, String>,
+    /// `s3://` (behind the RangeEngine when it is on), or why it is not served.
+    s3: std::result::Result<Arc<dyn ObjectStore>, String>,
+    s3_detail: String,
+    engine: Arc<RangeEngine>,
 }
 
 impl Registry {
@@ -48,15 +53,21 @@ impl Registry {
     /// invalid `[s3]` value...). A cloud backend that is simply not configured is no error: its
     /// URIs fail with [`Error::NotConfigured`] and the reason.
     pub fn new(config: &StoreConfig) -> Result<Self> {
-        let s3 = match S3Store::new(&config.s3) {
-            Ok(s) => Ok(Arc::new(s)),
-            Err(Error::NotConfigured { reason, .. }) => Err(reason),
+        let engine = Arc::new(RangeEngine::new(&config.range_engine)?);
+        let (s3, s3_detail) = match S3Store::new(&config.s3) {
+            Ok(s) => {
+                let detail = format!("{}; {}", s.describe(), engine.describe(Scheme::S3));
+                (Ok(engine.wrap(Scheme::S3, Arc::new(s))), detail)
+            }
+            Err(Error::NotConfigured { reason, .. }) => (Err(reason.clone()), reason),
             Err(e) => return Err(e),
         };
         Ok(Registry {
             file: Arc::new(FileBackend::new(&config.file, false)?),
             direct: Arc::new(FileBackend::new(&config.direct, true)?),
             s3,
+            s3_detail,
+            engine,
         })
     }
 
@@ -77,8 +88,13 @@ impl Registry {
     /// [`Error::NotConfigured`] for a backend this daemon does not serve.
     pub fn store_for(&self, location: &Location, caller: &Caller) -> Result<Arc<dyn ObjectStore>> {
         match location.scheme {
-            Scheme::File => Ok(Arc::new(self.file.for_caller(caller.clone()))),
-            Scheme::Direct => Ok(Arc::new(self.direct.for_caller(caller.clone()))),
+            Scheme::File => Ok(self
+                .engine
+                .wrap(Scheme::File, Arc::new(self.file.for_caller(caller.clone())))),
+            Scheme::Direct => Ok(self.engine.wrap(
+                Scheme::Direct,
+                Arc::new(self.direct.for_caller(caller.clone())),
+            )),
             Scheme::S3 => match &self.s3 {
                 Ok(s) => Ok(s.clone()),
                 Err(reason) => Err(Error::NotConfigured {
@@ -105,24 +121,21 @@ impl Registry {
                 Scheme::File => BackendStatus {
                     scheme,
                     configured: true,
-                    detail: self.file.describe(),
+                    detail: format!("{}; {}", self.file.describe(), self.engine.describe(scheme)),
                 },
                 Scheme::Direct => BackendStatus {
                     scheme,
                     configured: true,
-                    detail: self.direct.describe(),
+                    detail: format!(
+                        "{}; {}",
+                        self.direct.describe(),
+                        self.engine.describe(scheme)
+                    ),
                 },
-                Scheme::S3 => match &self.s3 {
-                    Ok(s) => BackendStatus {
-                        scheme,
-                        configured: true,
-                        detail: s.describe(),
-                    },
-                    Err(reason) => BackendStatus {
-                        scheme,
-                        configured: false,
-                        detail: reason.clone(),
-                    },
+                Scheme::S3 => BackendStatus {
+                    scheme,
+                    configured: self.s3.is_ok(),
+                    detail: self.s3_detail.clone(),
                 },
                 _ => BackendStatus {
                     scheme,

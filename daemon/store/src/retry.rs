@@ -26,6 +26,20 @@ pub fn retries_total() -> u64 {
     RETRIES.load(Ordering::Relaxed)
 }
 
+/// Counts and logs one retry made outside [`RetryPolicy::run`] (a RangeEngine range that
+/// starts again), so that every retry shows in the same counter and log.
+pub(crate) fn note_retry(op: &'static str, uri: &str, attempt: u32, pause: Duration, err: &Error) {
+    RETRIES.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        op,
+        uri,
+        attempt,
+        backoff_ms = pause.as_millis() as u64,
+        reason = %err,
+        "retrying"
+    );
+}
+
 /// How a failed request is retried (`[s3.retry]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -55,6 +55,11 @@ pub struct GetOptions {
     pub range: Option<GetRange>,
     /// Preferred size of body chunks; 0 lets the backend choose.
     pub chunk_size: usize,
+    /// Read only this version (the ETag of an earlier answer): a backend that can make the
+    /// condition part of the request (S3 `If-Match`) fails with
+    /// [`Error::FailedPrecondition`] when the object is another version now. Backends that
+    /// cannot leave the check to the caller, which compares the ETag of the answer.
+    pub if_match: Option<String>,
 }
 
 /// What [`ObjectStore::get`] returns: the object's metadata, the resolved byte range, and the

@@ -285,6 +285,7 @@ mod tests {
                         length: None,
                     }),
                     chunk_size: 0,
+                    ..Default::default()
                 },
             )
             .await

@@ -482,6 +482,7 @@ mod tests {
                 let options = GetOptions {
                     range,
                     chunk_size: 0,
+                    ..Default::default()
                 };
                 let got = store.get_into(&loc, options, &mut reserve).await.unwrap();
                 assert_eq!(reserve.0, vec![want.len() as u64], "one reservation, exact");

@@ -415,6 +415,7 @@ mod tests {
                         GetOptions {
                             range: None,
                             chunk_size,
+                            ..Default::default()
                         },
                     )
                     .await

@@ -125,7 +125,14 @@ pub(super) async fn get_range(
     chunk_size: usize,
 ) -> Result<Bytes> {
     store
-        .get(loc, GetOptions { range, chunk_size })
+        .get(
+            loc,
+            GetOptions {
+                range,
+                chunk_size,
+                ..Default::default()
+            },
+        )
         .await?
         .bytes()
         .await

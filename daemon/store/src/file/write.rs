@@ -428,6 +428,7 @@ mod tests {
                 GetOptions {
                     range: None,
                     chunk_size: 4096,
+                    ..Default::default()
                 },
             )
             .await

@@ -29,6 +29,7 @@ impl S3Store {
         let t = self.target("get", location)?;
         let uri = location.to_string();
         let range = options.range;
+        let if_match = options.if_match;
         if range.is_some_and(|r| r.length == Some(0)) {
             // Let the shared rules phrase the error.
             range.unwrap_or_default().resolve("get", &uri, u64::MAX)?;
@@ -48,6 +49,7 @@ impl S3Store {
                     .bucket(t.bucket)
                     .key(&location.key)
                     .set_range(header.clone())
+                    .set_if_match(if_match.clone())
                     .send()
                     .await;
                 match out {

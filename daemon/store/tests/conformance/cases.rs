@@ -55,6 +55,7 @@ pub async fn get(fx: &Fixture, loc: &Location, range: Option<GetRange>) -> Resul
             GetOptions {
                 range,
                 chunk_size: 0,
+                ..Default::default()
             },
         )
         .await?
@@ -172,6 +173,7 @@ pub async fn ranges_first_last_and_past_the_end(fx: &Fixture) {
             GetOptions {
                 range: range(990, Some(100)),
                 chunk_size: 0,
+                ..Default::default()
             },
         )
         .await
@@ -458,5 +460,79 @@ pub async fn buckets_create_delete(fx: &Fixture) {
     fx.store.delete(&obj).await.unwrap();
     fx.store.delete_bucket(&bucket).await.unwrap();
     let e = fx.store.delete_bucket(&bucket).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{}: {e}", fx.name);
+}
+
+/// A heap destination for `get_into`, as the daemon's arena would be one.
+struct HeapReserve;
+
+#[async_trait::async_trait]
+impl s3dlio_store::Reserve for HeapReserve {
+    async fn reserve(&mut self, len: u64) -> Result<Box<dyn s3dlio_store::Destination>> {
+        Ok(Box::new(vec![0u8; len as usize]))
+    }
+}
+
+/// Reads into a reserved destination; the bytes there (or none, for an empty range).
+pub async fn get_into(fx: &Fixture, loc: &Location, range: Option<GetRange>) -> Result<Vec<u8>> {
+    let got = fx
+        .store
+        .get_into(
+            loc,
+            GetOptions {
+                range,
+                ..Default::default()
+            },
+            &mut HeapReserve,
+        )
+        .await?;
+    let n = (got.range.end - got.range.start) as usize;
+    let out = match got.dest {
+        None => Vec::new(),
+        Some(dest) => {
+            let any: Box<dyn std::any::Any> = dest;
+            *any.downcast::<Vec<u8>>().expect("our own destination")
+        }
+    };
+    assert_eq!(out.len(), n, "{}: destination length", fx.name);
+    Ok(out)
+}
+
+/// `get_into` (shared-memory delivery) reads the same bytes as `get`: whole objects of every
+/// size class, ranges inside and across chunk boundaries, empty objects, and the same errors.
+pub async fn get_into_reads_what_get_reads(fx: &Fixture) {
+    let data = pattern((3 << 20) + 777, 11);
+    put(fx, "into/big", &data).await.unwrap();
+    put(fx, "into/small", &data[..1000]).await.unwrap();
+    put(fx, "into/empty", b"").await.unwrap();
+    let big = fx.loc("into/big");
+    assert_eq!(sha(&get_into(fx, &big, None).await.unwrap()), sha(&data));
+    for (offset, length) in [
+        (0, Some(1)),
+        (65_530, Some(20)),
+        (1 << 20, None),
+        (5, Some(2 << 20)),
+    ] {
+        let want = &data[offset..length.map_or(data.len(), |l| offset + l)];
+        let got = get_into(fx, &big, range(offset as u64, length.map(|l| l as u64)))
+            .await
+            .unwrap();
+        assert_eq!(sha(&got), sha(want), "{}: {offset} {length:?}", fx.name);
+    }
+    assert_eq!(
+        get_into(fx, &fx.loc("into/small"), None).await.unwrap(),
+        data[..1000]
+    );
+    assert!(get_into(fx, &fx.loc("into/empty"), None)
+        .await
+        .unwrap()
+        .is_empty());
+    let e = get_into(fx, &big, range(data.len() as u64 + 1, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::OutOfRange { .. }), "{}: {e}", fx.name);
+    let e = get_into(fx, &fx.loc("into/absent"), None)
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{}: {e}", fx.name);
 }

@@ -33,6 +33,7 @@ macro_rules! suite {
                 keys_with_spaces_and_unicode,
                 listing_of_2500_objects_across_pages,
                 buckets_create_delete,
+                get_into_reads_what_get_reads,
             );
         }
     };
@@ -51,6 +52,11 @@ suite!(file, servers::file(false));
 suite!(direct, servers::file(true));
 suite!(s3_seaweedfs, s3("s3-seaweedfs", &seaweed_endpoint()));
 suite!(s3_moto, s3("s3-moto", &moto_endpoint()));
+suite!(file_ranged, servers::ranged(servers::file(false)));
+suite!(
+    s3_seaweedfs_ranged,
+    servers::ranged(s3("s3-seaweedfs-ranged", &seaweed_endpoint()))
+);
 
 /// SeaweedFS checks signatures, so it can tell wrong keys from missing permissions.
 mod s3_credentials {

@@ -132,3 +132,30 @@ pub async fn s3_with(name: &'static str, config: S3Config) -> Fixture {
         _tmp: None,
     }
 }
+
+/// The same backend behind the RangeEngine, switched on and cut into 64 KiB ranges, so that
+/// every case also holds when reads are split (the large-object case becomes 1,024 ranges).
+pub async fn ranged(fx: impl std::future::Future<Output = Fixture>) -> Fixture {
+    use s3dlio_store::range_engine::{RangeConfig, RangeEngine, RangeEngineConfig};
+    let fx = fx.await;
+    let cfg = RangeConfig {
+        enabled: Some(true),
+        chunk_size: 64 * 1024,
+        split_threshold: 64 * 1024,
+        max_ranges_per_object: 8,
+        ..RangeConfig::default()
+    };
+    let engine = Arc::new(
+        RangeEngine::new(&RangeEngineConfig {
+            s3: cfg.clone(),
+            file: cfg.clone(),
+            direct: cfg,
+            ..RangeEngineConfig::default()
+        })
+        .unwrap(),
+    );
+    Fixture {
+        store: engine.wrap(fx.bucket.scheme, fx.store.clone()),
+        ..fx
+    }
+}
