@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 
 pub use s3dlio_client::Client;
 
+pub mod proxy;
+
 /// Path of a workspace binary next to the test executable (`target/<profile>/NAME`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
