@@ -9,46 +9,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use s3dlio_e2e::proxy::{Logged, Proxy};
-use s3dlio_e2e::{ok_stdout, pattern_bytes, sha256, TestDaemon};
+use s3dlio_e2e::proxy::Logged;
+use s3dlio_e2e::{ok_stdout, pattern_bytes, s3_behind_proxy as setup, sha256};
 use tonic::Code;
 
 const MIB: usize = 1024 * 1024;
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: the RangeEngine tests need the real S3 server; run them with \
-             `bash tests/run.sh`, or `bash tests/servers/start.sh` and source .test-servers/env"
-        )
-    })
-}
-
-/// A proxy in front of SeaweedFS and a daemon whose `[s3]` goes through it, with `extra`
-/// configuration appended.
-fn setup(extra: &str) -> (Proxy, TestDaemon, String) {
-    let proxy = Proxy::start(&var("S3DLIO_TEST_SEAWEED_ENDPOINT"));
-    let d = TestDaemon::start_with_config(&format!(
-        r#"
-        [s3]
-        endpoint = "{endpoint}"
-        region = "us-east-1"
-        force_path_style = true
-        access_key_id = "{key}"
-        secret_access_key = "{secret}"
-        {extra}
-        "#,
-        endpoint = proxy.endpoint(),
-        key = var("S3DLIO_TEST_S3_ACCESS_KEY"),
-        secret = var("S3DLIO_TEST_S3_SECRET_KEY"),
-    ));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let bucket = format!("s3://e2e-range-{}-{nanos:x}", std::process::id());
-    (proxy, d, bucket)
-}
 
 fn gets(log: &[Logged]) -> Vec<Option<String>> {
     log.iter()

@@ -243,3 +243,39 @@ pub fn python() -> PathBuf {
     );
     path
 }
+
+/// A variable `tests/servers/start.sh` exports, or a failure saying how to get it.
+pub fn server_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: this test needs the real S3 server; run it with \
+             `bash tests/run.sh`, or `bash tests/servers/start.sh` and source .test-servers/env"
+        )
+    })
+}
+
+/// A [`proxy::Proxy`] in front of SeaweedFS, a daemon whose `[s3]` goes through it (with
+/// `extra` TOML appended), and a fresh bucket name (`s3://...`, not yet created).
+pub fn s3_behind_proxy(extra: &str) -> (proxy::Proxy, TestDaemon, String) {
+    let proxy = proxy::Proxy::start(&server_var("S3DLIO_TEST_SEAWEED_ENDPOINT"));
+    let d = TestDaemon::start_with_config(&format!(
+        r#"
+        [s3]
+        endpoint = "{endpoint}"
+        region = "us-east-1"
+        force_path_style = true
+        access_key_id = "{key}"
+        secret_access_key = "{secret}"
+        {extra}
+        "#,
+        endpoint = proxy.endpoint(),
+        key = server_var("S3DLIO_TEST_S3_ACCESS_KEY"),
+        secret = server_var("S3DLIO_TEST_S3_SECRET_KEY"),
+    ));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .subsec_nanos();
+    let bucket = format!("s3://e2e-{}-{nanos:x}", std::process::id());
+    (proxy, d, bucket)
+}

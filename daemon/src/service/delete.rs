@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use regex::Regex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
@@ -39,18 +39,20 @@ pub fn delete(
     caller: Caller,
     req: v1::DeleteRequest,
 ) -> Result<DeleteStream, Status> {
-    let source = match req.target {
+    // Named objects go one by one (a missing one is NOT_FOUND); listed ones in the
+    // backend's batches (S3: 1,000 keys a request).
+    let (source, batch) = match req.target {
         None => return Err(Status::invalid_argument("delete: name objects or a prefix")),
         Some(Target::Objects(list)) => {
             if list.uris.is_empty() {
                 return Err(Status::invalid_argument("delete: the object list is empty"));
             }
-            objects_source(list.uris)
+            (objects_source(list.uris), 1)
         }
         Some(Target::Prefix(p)) => prefix_source(&daemon, &caller, p)?,
     };
     let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(run(daemon, session, caller, source, req.dry_run, tx));
+    tokio::spawn(run(daemon, session, caller, source, batch, req.dry_run, tx));
     Ok(ReceiverStream::new(rx))
 }
 
@@ -69,11 +71,12 @@ fn objects_source(uris: Vec<String>) -> BoxStream<'static, Result<Item, Status>>
     })))
 }
 
+/// The listing of a prefix target, and how many of its objects one delete request removes.
 fn prefix_source(
     daemon: &Daemon,
     caller: &Caller,
     p: v1::PrefixTarget,
-) -> Result<BoxStream<'static, Result<Item, Status>>, Status> {
+) -> Result<(BoxStream<'static, Result<Item, Status>>, usize), Status> {
     let (store, location) = daemon.registry.resolve(&p.uri, caller).map_err(to_status)?;
     if location.scheme.is_local() && location.key.trim_end_matches('/').is_empty() {
         return Err(invalid(
@@ -93,13 +96,27 @@ fn prefix_source(
         pattern,
         store.list(&location, ListOptions { recursive: true }),
     );
-    Ok(Box::pin(listing.filter_map(|entry| {
+    let batch = store.delete_batch_size().max(1);
+    let items = listing.filter_map(|entry| {
         futures::future::ready(match entry {
             Ok(ListEntry::Object(m)) => Some(Ok(Item::Object(m.location))),
             Ok(ListEntry::Prefix(_)) => None,
             Err(e) => Some(Err(to_status(e))),
         })
-    })))
+    });
+    Ok((Box::pin(items), batch))
+}
+
+/// Requests in flight for `listed` objects so far: the seed's rule (1 below 10 objects, 10
+/// below 100, a tenth of them up to 100 below 10,000, a tenth up to 1,000 above), so a small
+/// delete stays gentle and a large one ramps up as its listing grows.
+fn adaptive_concurrency(listed: u64) -> usize {
+    match listed {
+        0..10 => 1,
+        10..100 => 10,
+        100..10_000 => (listed / 10).min(100) as usize,
+        _ => (listed / 10).min(1000) as usize,
+    }
 }
 
 async fn run(
@@ -107,6 +124,7 @@ async fn run(
     session: Arc<Session>,
     caller: Caller,
     source: BoxStream<'static, Result<Item, Status>>,
+    batch: usize,
     dry_run: bool,
     tx: mpsc::Sender<Result<v1::DeleteProgress, Status>>,
 ) {
@@ -117,21 +135,44 @@ async fn run(
             listed.fetch_add(1, Ordering::Relaxed);
         })
     };
-    let concurrency = daemon.config.delete.concurrency as usize;
+    // Deleting starts with the first page of the listing; requests in flight grow with what
+    // has been listed (`adaptive_concurrency`), up to `[delete] concurrency`.
+    let max = (daemon.config.delete.concurrency as usize).max(1);
+    let permits = Arc::new(Semaphore::new(1));
+    let mut granted = 1usize;
+    let listed_now = listed.clone();
     let mut outcomes = counted
-        .map(|item| {
+        .ready_chunks(batch)
+        .map(move |items| {
+            let want = adaptive_concurrency(listed_now.load(Ordering::Relaxed)).min(max);
+            if want > granted {
+                permits.add_permits(want - granted);
+                granted = want;
+            }
             let (daemon, session, caller) = (daemon.clone(), session.clone(), caller.clone());
+            let permits = permits.clone();
             async move {
-                match item? {
-                    Item::Bad(err) => Ok(Err(err)),
-                    Item::Object(location) if dry_run => Ok(Ok(location.to_string())),
-                    Item::Object(location) => {
-                        Ok(delete_one(&daemon, session, &caller, location).await)
+                let _permit = permits.acquire_owned().await.expect("never closed");
+                let mut out = Vec::with_capacity(items.len());
+                let mut objects = Vec::new();
+                for item in items {
+                    match item? {
+                        Item::Bad(err) => out.push(Err(err)),
+                        Item::Object(location) if dry_run => out.push(Ok(location.to_string())),
+                        Item::Object(location) => objects.push(location),
                     }
                 }
+                if batch == 1 {
+                    for location in objects {
+                        out.push(delete_one(&daemon, session.clone(), &caller, location).await);
+                    }
+                } else if !objects.is_empty() {
+                    out.extend(delete_listed(&daemon, &session, &caller, objects).await);
+                }
+                Ok::<_, Status>(out)
             }
         })
-        .buffer_unordered(concurrency);
+        .buffer_unordered(max);
 
     let mut progress = v1::DeleteProgress::default();
     let mut last_sent = tokio::time::Instant::now();
@@ -143,16 +184,17 @@ async fn run(
                     let _ = tx.send(Err(fatal)).await;
                     return;
                 }
-                Some(Ok(Ok(uri))) => {
-                    if dry_run {
-                        progress.dry_run_uris.push(uri);
-                    } else {
-                        progress.deleted += 1;
+                Some(Ok(batch)) => {
+                    for outcome in batch {
+                        match outcome {
+                            Ok(uri) if dry_run => progress.dry_run_uris.push(uri),
+                            Ok(_) => progress.deleted += 1,
+                            Err(err) => {
+                                progress.failed += 1;
+                                progress.errors.push(err);
+                            }
+                        }
                     }
-                }
-                Some(Ok(Err(err))) => {
-                    progress.failed += 1;
-                    progress.errors.push(err);
                 }
             },
             _ = tokio::time::sleep_until(last_sent + PROGRESS_EVERY) => {}
@@ -208,4 +250,72 @@ async fn delete_one(
             code: code_of(&e) as i32,
             message: e.to_string(),
         })
+}
+
+/// Deletes listed objects with the backend's batch requests; one op-log row per key, each
+/// with the batch's latency.
+async fn delete_listed(
+    daemon: &Arc<Daemon>,
+    session: &Arc<Session>,
+    caller: &Caller,
+    objects: Vec<Location>,
+) -> Vec<Result<String, v1::KeyError>> {
+    let mut guards: std::collections::HashMap<String, crate::state::OpGuard> = objects
+        .iter()
+        .map(|l| {
+            let uri = l.to_string();
+            let mut g = daemon.guard(session.clone(), Op::Delete);
+            g.target(&uri);
+            (uri, g)
+        })
+        .collect();
+    let outcomes = match daemon.registry.store_for(&objects[0], caller) {
+        Ok(store) => store.delete_listed(objects).await,
+        Err(e) => {
+            let msg = e.to_string();
+            objects
+                .into_iter()
+                .map(|l| {
+                    let err = s3dlio_store::Error::NotConfigured {
+                        op: "delete",
+                        uri: l.to_string(),
+                        scheme: l.scheme.name(),
+                        reason: msg.clone(),
+                    };
+                    (l, Err(err))
+                })
+                .collect()
+        }
+    };
+    outcomes
+        .into_iter()
+        .map(|(location, result)| {
+            let uri = location.to_string();
+            let result = match guards.get_mut(&uri) {
+                Some(g) => g.check(result),
+                None => result,
+            };
+            result.map(|()| uri.clone()).map_err(|e| v1::KeyError {
+                uri,
+                code: code_of(&e) as i32,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::adaptive_concurrency;
+
+    #[test]
+    fn concurrency_follows_the_seed_rule() {
+        assert_eq!(adaptive_concurrency(0), 1);
+        assert_eq!(adaptive_concurrency(9), 1);
+        assert_eq!(adaptive_concurrency(10), 10);
+        assert_eq!(adaptive_concurrency(500), 50);
+        assert_eq!(adaptive_concurrency(9_999), 100);
+        assert_eq!(adaptive_concurrency(10_000), 1000);
+        assert_eq!(adaptive_concurrency(10_000_000), 1000);
+    }
 }

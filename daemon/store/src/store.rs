@@ -173,6 +173,25 @@ pub trait ObjectStore: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes one object. Deleting a missing object is [`Error::NotFound`].
     async fn delete(&self, location: &Location) -> Result<()>;
 
+    /// How many listed objects [`ObjectStore::delete_listed`] removes with one request: 1
+    /// for backends without a batch API (the default), 1,000 for S3's DeleteObjects.
+    fn delete_batch_size(&self) -> usize {
+        1
+    }
+
+    /// Deletes objects that a listing has just returned, in as few requests as the backend
+    /// allows; one outcome per location, in any order. A key removed by someone else since
+    /// the listing may be reported as deleted (S3 cannot tell). The default deletes them one
+    /// by one with [`ObjectStore::delete`].
+    async fn delete_listed(&self, locations: Vec<Location>) -> Vec<(Location, Result<()>)> {
+        let mut out = Vec::with_capacity(locations.len());
+        for l in locations {
+            let r = self.delete(&l).await;
+            out.push((l, r));
+        }
+        out
+    }
+
     /// Creates a bucket, container or directory. Creating one that exists is not an error.
     async fn create_bucket(&self, location: &Location) -> Result<()>;
 

@@ -161,6 +161,17 @@ impl ObjectStore for RangedStore {
         self.inner.delete(location).await
     }
 
+    fn delete_batch_size(&self) -> usize {
+        self.inner.delete_batch_size()
+    }
+
+    async fn delete_listed(&self, locations: Vec<Location>) -> Vec<(Location, Result<()>)> {
+        for l in &locations {
+            self.engine.cache.forget(&l.to_string());
+        }
+        self.inner.delete_listed(locations).await
+    }
+
     async fn create_bucket(&self, location: &Location) -> Result<()> {
         self.inner.create_bucket(location).await
     }

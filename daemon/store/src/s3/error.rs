@@ -124,7 +124,7 @@ pub(crate) fn classify(
         (404, _) | (_, "NoSuchKey" | "NoSuchBucket" | "NoSuchUpload") => {
             Error::NotFound { op, uri, reason }
         }
-        (403, _) => Error::PermissionDenied { op, uri, reason },
+        (403, _) | (_, "AccessDenied") => Error::PermissionDenied { op, uri, reason },
         (_, "BucketAlreadyExists") => Error::AlreadyExists { op, uri, reason },
         (409 | 412, _) => Error::FailedPrecondition { op, uri, reason },
         _ => Error::InvalidArgument { op, uri, reason },

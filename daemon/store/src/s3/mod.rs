@@ -205,6 +205,14 @@ impl ObjectStore for S3Store {
         self.delete_object(location).await
     }
 
+    fn delete_batch_size(&self) -> usize {
+        delete::DELETE_BATCH
+    }
+
+    async fn delete_listed(&self, locations: Vec<Location>) -> Vec<(Location, Result<()>)> {
+        self.delete_batch(locations).await
+    }
+
     async fn create_bucket(&self, location: &Location) -> Result<()> {
         self.create(location).await
     }
