@@ -2,6 +2,7 @@
 //! Called by `benches/run.sh`, which builds everything in release mode first.
 
 mod oplog;
+mod range;
 
 use anyhow::{bail, Result};
 
@@ -10,7 +11,8 @@ async fn main() -> Result<()> {
     let name = std::env::args().nth(1).unwrap_or_default();
     let report = match name.as_str() {
         "oplog" => oplog::run().await?,
-        other => bail!("unknown benchmark {other:?}; known: oplog"),
+        "range" => range::run().await?,
+        other => bail!("unknown benchmark {other:?}; known: oplog, range"),
     };
     report.save_and_print()
 }
