@@ -51,6 +51,7 @@ suite!(file, servers::file(false));
 suite!(direct, servers::file(true));
 suite!(s3_seaweedfs, s3("s3-seaweedfs", &seaweed_endpoint()));
 suite!(s3_moto, s3("s3-moto", &moto_endpoint()));
+suite!(azure_azurite, servers::azure());
 
 /// SeaweedFS checks signatures, so it can tell wrong keys from missing permissions.
 mod s3_credentials {
