@@ -14,4 +14,4 @@ for pidfile in "$run_dir"/*.pid; do
   fi
   rm -f "$pidfile"
 done
-rm -rf "$run_dir/seaweed-data"
+rm -rf "$run_dir/seaweed-data" "$run_dir/fake-gcs-data"

@@ -10,6 +10,8 @@
 //! - listings are sorted by key and streamed, never collected whole;
 //! - every error names the operation, the URI, and keeps the backend's own words.
 
+pub mod azure;
+mod body;
 mod error;
 pub mod file;
 mod identity;
@@ -21,6 +23,7 @@ mod registry;
 pub mod retry;
 pub mod s3;
 mod store;
+mod tls;
 mod uri;
 
 pub use error::{Error, Result};

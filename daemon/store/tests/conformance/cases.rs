@@ -441,6 +441,11 @@ pub async fn buckets_create_delete(fx: &Fixture) {
     let bucket = fx.bucket.with_key("");
     let bucket = match bucket.scheme {
         s3dlio_store::Scheme::S3 => Location::parse(&format!("s3://{name}")).unwrap(),
+        // A container of the same account.
+        s3dlio_store::Scheme::Azure => {
+            Location::parse(&format!("az://{}/{name}", bucket.bucket)).unwrap()
+        }
+        s3dlio_store::Scheme::Gcs => Location::parse(&format!("gs://{name}")).unwrap(),
         _ => Location::parse(&format!("{}/{name}", fx.bucket)).unwrap(),
     };
     fx.store.create_bucket(&bucket).await.unwrap();

@@ -57,6 +57,7 @@ suite!(
     s3_seaweedfs_ranged,
     servers::ranged(s3("s3-seaweedfs-ranged", &seaweed_endpoint()))
 );
+suite!(azure_azurite, servers::azure());
 
 /// SeaweedFS checks signatures, so it can tell wrong keys from missing permissions.
 mod s3_credentials {

@@ -1,5 +1,6 @@
-//! The backends the suite runs against: local files (no server) and S3 on the real servers
-//! `tests/servers/start.sh` starts (SeaweedFS, moto), found through the variables it exports.
+//! The backends the suite runs against: local files (no server), and S3, Azure and GCS on the
+//! real servers `tests/servers/start.sh` starts (SeaweedFS, moto, Azurite, fake-gcs-server),
+//! found through the variables it exports.
 //! A missing variable fails the test with a pointer to `tests/run.sh`: a suite that skips
 //! silently would prove nothing.
 
@@ -7,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use s3dlio_store::azure::{AzureConfig, AzureStore};
 use s3dlio_store::file::{FileBackend, FileConfig};
 use s3dlio_store::retry::RetryPolicy;
 use s3dlio_store::s3::{S3Config, S3Store};
@@ -157,5 +159,49 @@ pub async fn ranged(fx: impl std::future::Future<Output = Fixture>) -> Fixture {
     Fixture {
         store: engine.wrap(fx.bucket.scheme, fx.store.clone()),
         ..fx
+    }
+}
+
+/// An Azure configuration for Azurite's development account, through a connection string
+/// with its account key (so the daemon signs account SAS tokens), quick to give up.
+pub fn azure_config(endpoint: &str, key: &str) -> AzureConfig {
+    AzureConfig {
+        connection_string: Some(format!(
+            "DefaultEndpointsProtocol=http;AccountName={};AccountKey={key};BlobEndpoint={endpoint};",
+            var("S3DLIO_TEST_AZURE_ACCOUNT")
+        )),
+        connect_timeout: Duration::from_secs(2),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(500),
+            max_elapsed: Duration::from_secs(10),
+        },
+        ..AzureConfig::default()
+    }
+}
+
+pub fn azurite_endpoint() -> String {
+    var("S3DLIO_TEST_AZURITE_ENDPOINT")
+}
+
+/// An Azure fixture on Azurite with a fresh container.
+pub async fn azure() -> Fixture {
+    let config = azure_config(&azurite_endpoint(), &var("S3DLIO_TEST_AZURE_KEY"));
+    let store: Arc<dyn ObjectStore> = Arc::new(AzureStore::new(&config).unwrap());
+    let bucket = Location::parse(&format!(
+        "az://{}/{}",
+        var("S3DLIO_TEST_AZURE_ACCOUNT"),
+        unique("conf")
+    ))
+    .unwrap();
+    store.create_bucket(&bucket).await.unwrap();
+    Fixture {
+        name: "azure-azurite",
+        store,
+        base: bucket.clone(),
+        bucket,
+        keeps_content_type: true,
+        _tmp: None,
     }
 }
