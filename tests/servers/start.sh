@@ -63,8 +63,12 @@ cat >"$run_dir/seaweed-s3.json" <<JSON
 JSON
 
 rm -rf "$run_dir/seaweed-data" && mkdir -p "$run_dir/seaweed-data"
+# Every test bucket is a SeaweedFS collection with volumes of its own; the automatic volume limit
+# (free disk / volume size) runs out on a fuller disk ("no free volumes left"), so set it. Volumes
+# are files that grow as written, so a high limit reserves nothing.
 nohup .venv/bin/weed mini -dir="$run_dir/seaweed-data" \
   -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
+  -volume.max=2000 \
   -master.port="${ports[3]}" -master.port.grpc="${ports[4]}" \
   -volume.port="${ports[5]}" -volume.port.grpc="${ports[6]}" \
   -filer.port="${ports[7]}" -filer.port.grpc="${ports[8]}" \
