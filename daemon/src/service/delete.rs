@@ -13,7 +13,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use s3dlio_proto::v1::{self, delete_request::Target};
-use s3dlio_store::{filter_listing, BoxStream, Caller, ListEntry, ListOptions, Location};
+use s3dlio_store::{
+    filter_listing, BoxStream, Caller, ListEntry, ListOptions, Location, ObjectStore,
+};
 
 use crate::metrics::Op;
 use crate::sessions::Session;
@@ -21,6 +23,9 @@ use crate::state::Daemon;
 use crate::status::{code_of, invalid, to_status};
 
 pub type DeleteStream = ReceiverStream<Result<v1::DeleteProgress, Status>>;
+
+/// The objects to delete, as the listing (or the request) yields them.
+type Source = BoxStream<'static, Result<Item, Status>>;
 
 /// What the listing side hands to the deleting side.
 enum Item {
@@ -41,18 +46,26 @@ pub fn delete(
 ) -> Result<DeleteStream, Status> {
     // Named objects go one by one (a missing one is NOT_FOUND); listed ones in the
     // backend's batches (S3: 1,000 keys a request).
-    let (source, batch) = match req.target {
+    let (source, batcher) = match req.target {
         None => return Err(Status::invalid_argument("delete: name objects or a prefix")),
         Some(Target::Objects(list)) => {
             if list.uris.is_empty() {
                 return Err(Status::invalid_argument("delete: the object list is empty"));
             }
-            (objects_source(list.uris), 1)
+            (objects_source(list.uris), None)
         }
         Some(Target::Prefix(p)) => prefix_source(&daemon, &caller, p)?,
     };
     let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(run(daemon, session, caller, source, batch, req.dry_run, tx));
+    tokio::spawn(run(
+        daemon,
+        session,
+        caller,
+        source,
+        batcher,
+        req.dry_run,
+        tx,
+    ));
     Ok(ReceiverStream::new(rx))
 }
 
@@ -71,12 +84,12 @@ fn objects_source(uris: Vec<String>) -> BoxStream<'static, Result<Item, Status>>
     })))
 }
 
-/// The listing of a prefix target, and how many of its objects one delete request removes.
+/// The listing of a prefix target, and its store if that deletes listed objects in batches.
 fn prefix_source(
     daemon: &Daemon,
     caller: &Caller,
     p: v1::PrefixTarget,
-) -> Result<(BoxStream<'static, Result<Item, Status>>, usize), Status> {
+) -> Result<(Source, Option<Arc<dyn ObjectStore>>), Status> {
     let (store, location) = daemon.registry.resolve(&p.uri, caller).map_err(to_status)?;
     if location.scheme.is_local() && location.key.trim_end_matches('/').is_empty() {
         return Err(invalid(
@@ -96,7 +109,7 @@ fn prefix_source(
         pattern,
         store.list(&location, ListOptions { recursive: true }),
     );
-    let batch = store.delete_batch_size().max(1);
+    let batcher = (store.delete_batch_size() > 1).then_some(store);
     let items = listing.filter_map(|entry| {
         futures::future::ready(match entry {
             Ok(ListEntry::Object(m)) => Some(Ok(Item::Object(m.location))),
@@ -104,7 +117,7 @@ fn prefix_source(
             Err(e) => Some(Err(to_status(e))),
         })
     });
-    Ok((Box::pin(items), batch))
+    Ok((Box::pin(items), batcher))
 }
 
 /// Requests in flight for `listed` objects so far: the seed's rule (1 below 10 objects, 10
@@ -124,7 +137,7 @@ async fn run(
     session: Arc<Session>,
     caller: Caller,
     source: BoxStream<'static, Result<Item, Status>>,
-    batch: usize,
+    batcher: Option<Arc<dyn ObjectStore>>,
     dry_run: bool,
     tx: mpsc::Sender<Result<v1::DeleteProgress, Status>>,
 ) {
@@ -141,6 +154,7 @@ async fn run(
     let permits = Arc::new(Semaphore::new(1));
     let mut granted = 1usize;
     let listed_now = listed.clone();
+    let batch = batcher.as_ref().map_or(1, |s| s.delete_batch_size());
     let mut outcomes = counted
         .ready_chunks(batch)
         .map(move |items| {
@@ -150,7 +164,7 @@ async fn run(
                 granted = want;
             }
             let (daemon, session, caller) = (daemon.clone(), session.clone(), caller.clone());
-            let permits = permits.clone();
+            let (permits, batcher) = (permits.clone(), batcher.clone());
             async move {
                 let _permit = permits.acquire_owned().await.expect("never closed");
                 let mut out = Vec::with_capacity(items.len());
@@ -162,12 +176,15 @@ async fn run(
                         Item::Object(location) => objects.push(location),
                     }
                 }
-                if batch == 1 {
-                    for location in objects {
-                        out.push(delete_one(&daemon, session.clone(), &caller, location).await);
+                match batcher {
+                    Some(store) if !objects.is_empty() => {
+                        out.extend(delete_listed(&daemon, &session, &*store, objects).await)
                     }
-                } else if !objects.is_empty() {
-                    out.extend(delete_listed(&daemon, &session, &caller, objects).await);
+                    _ => {
+                        for location in objects {
+                            out.push(delete_one(&daemon, session.clone(), &caller, location).await);
+                        }
+                    }
                 }
                 Ok::<_, Status>(out)
             }
@@ -257,7 +274,7 @@ async fn delete_one(
 async fn delete_listed(
     daemon: &Arc<Daemon>,
     session: &Arc<Session>,
-    caller: &Caller,
+    store: &dyn ObjectStore,
     objects: Vec<Location>,
 ) -> Vec<Result<String, v1::KeyError>> {
     let mut guards: std::collections::HashMap<String, crate::state::OpGuard> = objects
@@ -269,25 +286,9 @@ async fn delete_listed(
             (uri, g)
         })
         .collect();
-    let outcomes = match daemon.registry.store_for(&objects[0], caller) {
-        Ok(store) => store.delete_listed(objects).await,
-        Err(e) => {
-            let msg = e.to_string();
-            objects
-                .into_iter()
-                .map(|l| {
-                    let err = s3dlio_store::Error::NotConfigured {
-                        op: "delete",
-                        uri: l.to_string(),
-                        scheme: l.scheme.name(),
-                        reason: msg.clone(),
-                    };
-                    (l, Err(err))
-                })
-                .collect()
-        }
-    };
-    outcomes
+    store
+        .delete_listed(objects)
+        .await
         .into_iter()
         .map(|(location, result)| {
             let uri = location.to_string();

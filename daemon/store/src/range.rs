@@ -52,6 +52,48 @@ impl GetRange {
     }
 }
 
+/// Checks a backend's answer to a ranged read and returns `(object size, bytes sent)`.
+///
+/// `content_range` is the answer's `Content-Range` header (`bytes 0-99/1234`), if any, and
+/// `length` its `Content-Length`. Every HTTP backend shares these rules, so they agree on a
+/// server that ignores the `Range` header or sends another length than asked.
+///
+/// # Errors
+/// [`Error::Io`] for such an answer, or the rules of [`GetRange::resolve`].
+pub(crate) fn check_answer(
+    uri: &str,
+    requested: Option<GetRange>,
+    content_range: Option<&str>,
+    length: u64,
+) -> Result<(u64, Range<u64>)> {
+    let io = |msg: String| Error::Io {
+        op: "get",
+        uri: uri.to_string(),
+        source: std::io::Error::other(msg),
+    };
+    let size = match content_range.and_then(total_of_content_range) {
+        Some(total) => total,
+        None if requested.is_some_and(|r| r.offset > 0) => {
+            return Err(io(
+                "the server ignored the Range header (no Content-Range in the response)".into(),
+            ));
+        }
+        None => length,
+    };
+    let resolved = requested.unwrap_or_default().resolve("get", uri, size)?;
+    if resolved.end - resolved.start != length {
+        return Err(io(format!(
+            "asked for bytes {resolved:?} of {size} but the server sends {length}"
+        )));
+    }
+    Ok((size, resolved))
+}
+
+/// `bytes 0-99/1234` → 1234.
+fn total_of_content_range(v: &str) -> Option<u64> {
+    v.rsplit_once('/')?.1.trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +141,12 @@ mod tests {
                 Err(e) => prop_assert!(false, "unexpected {e}"),
             }
         }
+    }
+
+    #[test]
+    fn content_range_total_is_parsed() {
+        assert_eq!(total_of_content_range("bytes 0-99/1234"), Some(1234));
+        assert_eq!(total_of_content_range("bytes */0"), Some(0));
+        assert_eq!(total_of_content_range("garbage"), None);
     }
 }

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
+use crate::range::check_answer;
 use crate::store::{BoxStream, GetOptions, GetResult, ObjectMeta};
 use crate::uri::Location;
 
@@ -81,29 +82,8 @@ impl AzureStore {
             }
         };
         let length = out.properties.content_length.unwrap_or_default();
-        let size = match header(&out.headers, "content-range").and_then(total_of_content_range) {
-            Some(total) => total,
-            None if range.is_some_and(|r| r.offset > 0) => {
-                return Err(Error::Io {
-                    op: "get",
-                    uri,
-                    source: std::io::Error::other(
-                        "the server ignored the Range header (no Content-Range in the response)",
-                    ),
-                });
-            }
-            None => length,
-        };
-        let resolved = range.unwrap_or_default().resolve("get", &uri, size)?;
-        if resolved.end - resolved.start != length {
-            return Err(Error::Io {
-                op: "get",
-                uri,
-                source: std::io::Error::other(format!(
-                    "asked for bytes {resolved:?} of {size} but the server sends {length}"
-                )),
-            });
-        }
+        let (size, resolved) =
+            check_answer(&uri, range, header(&out.headers, "content-range"), length)?;
         let meta = ObjectMeta {
             location: location.clone(),
             size,
@@ -150,21 +130,4 @@ impl AzureStore {
 
 fn header<'a>(headers: &'a Headers, name: &'static str) -> Option<&'a str> {
     headers.get_optional_str(&HeaderName::from_static(name))
-}
-
-/// `bytes 0-99/1234` → 1234.
-fn total_of_content_range(v: &str) -> Option<u64> {
-    v.rsplit_once('/')?.1.trim().parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_range_total_is_parsed() {
-        assert_eq!(total_of_content_range("bytes 0-99/1234"), Some(1234));
-        assert_eq!(total_of_content_range("bytes */0"), Some(0));
-        assert_eq!(total_of_content_range("x"), None);
-    }
 }

@@ -50,14 +50,14 @@ enum Msg {
 }
 
 /// `GetOptions` for bytes `r` of the version `known`.
-fn ranged(r: &Range<u64>, known: Option<&Known>) -> GetOptions {
+fn ranged(r: &Range<u64>, known: &Known) -> GetOptions {
     GetOptions {
         range: Some(GetRange {
             offset: r.start,
             length: Some(r.end - r.start),
         }),
         chunk_size: 0,
-        if_match: known.and_then(|k| k.etag.clone()),
+        if_match: known.etag.clone(),
     }
 }
 
@@ -167,17 +167,15 @@ async fn split_into(
         tasks.spawn(forward_first(f, tx));
     }
     for (idx, part) in todo {
-        tasks.spawn(range_task(RangeTask {
+        let fetch = RangeFetch {
             inner: s.inner.clone(),
             location: location.clone(),
-            idx,
             range: part.clone(),
             known: known.clone(),
             cfg: s.cfg.clone(),
-            per_object: per_object.clone(),
-            node: s.engine.node.clone(),
-            tx: tx.clone(),
-        }));
+        };
+        let permits = [per_object.clone(), s.engine.node.clone()];
+        tasks.spawn(range_task(fetch, idx, permits, tx.clone()));
     }
     drop(tx);
 
@@ -247,16 +245,13 @@ async fn forward_first(first: GetResult, tx: mpsc::Sender<Msg>) {
     let _ = tx.send(Msg::Done(0, meta)).await;
 }
 
-struct RangeTask {
+/// One range to fetch: bytes `range` of version `known`.
+struct RangeFetch {
     inner: Arc<dyn ObjectStore>,
     location: Location,
-    idx: usize,
     range: Range<u64>,
     known: Known,
     cfg: RangeConfig,
-    per_object: Arc<Semaphore>,
-    node: Arc<Semaphore>,
-    tx: mpsc::Sender<Msg>,
 }
 
 /// Where a range's bytes go.
@@ -288,19 +283,26 @@ impl Sink<'_> {
     }
 }
 
-async fn range_task(t: RangeTask) {
-    let _object = t.per_object.clone().acquire_owned().await;
-    let _node = t.node.clone().acquire_owned().await;
-    let mut sink = Sink::Channel(&t.tx, t.idx);
-    let msg = match fetch_range(&t, &mut sink).await {
-        Ok(meta) => Msg::Done(t.idx, meta),
+/// Fetches range `idx` into the reader's channel once it holds a permit of each semaphore
+/// (the object's bound, then the node's).
+async fn range_task(
+    t: RangeFetch,
+    idx: usize,
+    permits: [Arc<Semaphore>; 2],
+    tx: mpsc::Sender<Msg>,
+) {
+    let [object, node] = permits;
+    let _object = object.acquire_owned().await;
+    let _node = node.acquire_owned().await;
+    let msg = match fetch_range(&t, &mut Sink::Channel(&tx, idx)).await {
+        Ok(meta) => Msg::Done(idx, meta),
         Err(f) => Msg::Failed(f),
     };
-    let _ = t.tx.send(msg).await;
+    let _ = tx.send(msg).await;
 }
 
 /// Fetches one range into `sink`, with the configured timeout and retries.
-async fn fetch_range(t: &RangeTask, sink: &mut Sink<'_>) -> std::result::Result<ObjectMeta, Fail> {
+async fn fetch_range(t: &RangeFetch, sink: &mut Sink<'_>) -> std::result::Result<ObjectMeta, Fail> {
     let uri = t.location.to_string();
     let backoff = RetryPolicy::default();
     let mut attempt = 1;
@@ -335,13 +337,13 @@ async fn fetch_range(t: &RangeTask, sink: &mut Sink<'_>) -> std::result::Result<
 }
 
 async fn fetch_once(
-    t: &RangeTask,
+    t: &RangeFetch,
     uri: &str,
     sink: &mut Sink<'_>,
 ) -> std::result::Result<ObjectMeta, Fail> {
     let got = t
         .inner
-        .get(&t.location, ranged(&t.range, Some(&t.known)))
+        .get(&t.location, ranged(&t.range, &t.known))
         .await
         .map_err(|e| match e {
             // The If-Match condition failed: another version is there now.
@@ -413,19 +415,16 @@ pub(super) async fn get(
     let loc = location.clone();
     // `buffered` starts the first `max_ranges_per_object` parts at once (the first answer's
     // body among them) and hands them on in order: at most that many are held at a time.
-    let body = futures::stream::iter(parts.into_iter().enumerate())
-        .map(move |(idx, part)| {
-            let t = RangeTask {
+    let body = futures::stream::iter(parts)
+        .map(move |part| {
+            let t = RangeFetch {
                 inner: inner.clone(),
                 location: loc.clone(),
-                idx,
                 range: part.range(),
                 known: known.clone(),
                 cfg: cfg.clone(),
-                per_object: Arc::new(Semaphore::new(1)),
-                node: node.clone(),
-                tx: mpsc::channel(1).0,
             };
+            let node = node.clone();
             let uri = uri.clone();
             let handle = tokio::spawn(async move {
                 let mut buf = BytesMut::with_capacity((t.range.end - t.range.start) as usize);
@@ -436,7 +435,7 @@ pub(super) async fn get(
                         }
                     }
                     Part::Range(_) => {
-                        let _node = t.node.clone().acquire_owned().await;
+                        let _node = node.acquire_owned().await;
                         fetch_range(&t, &mut Sink::Buffer(&mut buf))
                             .await
                             .map_err(Fail::into_error)?;

@@ -14,6 +14,7 @@ use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::range::check_answer;
 use crate::store::{GetOptions, GetResult, ObjectMeta};
 use crate::uri::Location;
 
@@ -80,30 +81,7 @@ impl S3Store {
             }
         };
         let length = out.content_length().unwrap_or_default().max(0) as u64;
-        let size = match out.content_range().and_then(total_of_content_range) {
-            Some(total) => total,
-            None if range.is_some_and(|r| r.offset > 0) => {
-                // A server that ignored the Range header sent the whole object.
-                return Err(Error::Io {
-                    op: "get",
-                    uri,
-                    source: std::io::Error::other(
-                        "the server ignored the Range header (no Content-Range in the response)",
-                    ),
-                });
-            }
-            None => length,
-        };
-        let resolved = range.unwrap_or_default().resolve("get", &uri, size)?;
-        if resolved.end - resolved.start != length {
-            return Err(Error::Io {
-                op: "get",
-                uri,
-                source: std::io::Error::other(format!(
-                    "asked for bytes {resolved:?} of {size} but the server sends {length}"
-                )),
-            });
-        }
+        let (size, resolved) = check_answer(&uri, range, out.content_range(), length)?;
         let meta = ObjectMeta {
             location: location.clone(),
             size,
@@ -188,11 +166,6 @@ impl S3Store {
     }
 }
 
-/// `bytes 0-99/1234` → 1234.
-fn total_of_content_range(v: &str) -> Option<u64> {
-    v.rsplit_once('/')?.1.trim().parse().ok()
-}
-
 pub(crate) fn to_system_time(t: &DateTime) -> Option<std::time::SystemTime> {
     std::time::SystemTime::try_from(*t).ok()
 }
@@ -236,13 +209,6 @@ impl Target<'_> {
 mod tests {
     use super::*;
     use crate::range::GetRange;
-
-    #[test]
-    fn content_range_total_is_parsed() {
-        assert_eq!(total_of_content_range("bytes 0-99/1234"), Some(1234));
-        assert_eq!(total_of_content_range("bytes */0"), Some(0));
-        assert_eq!(total_of_content_range("garbage"), None);
-    }
 
     #[test]
     fn a_zero_length_range_is_invalid_before_any_request() {
