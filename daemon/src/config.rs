@@ -15,6 +15,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use s3dlio_store::azure::AzureConfig;
 use s3dlio_store::file::FileConfig;
 use s3dlio_store::range_engine::RangeEngineConfig;
 use s3dlio_store::s3::S3Config;
@@ -148,6 +149,8 @@ pub struct Config {
     pub oplog: OplogConfig,
     /// `s3://` backend: the default endpoint profile, and named ones in `[s3.endpoints.NAME]`.
     pub s3: S3Config,
+    /// `az://` / `azure://` backend: the storage account and its credential.
+    pub azure: AzureConfig,
     /// The RangeEngine: parallel ranged reads, `[range_engine.s3]`... per backend.
     pub range_engine: RangeEngineConfig,
 }
@@ -171,6 +174,7 @@ impl Default for Config {
             direct: FileConfig::default(),
             oplog: OplogConfig::default(),
             s3: S3Config::default(),
+            azure: AzureConfig::default(),
             range_engine: RangeEngineConfig::default(),
         }
     }
@@ -275,6 +279,9 @@ impl Config {
         self.s3
             .validate("s3")
             .map_err(|e| ConfigError(e.to_string()))?;
+        self.azure
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))?;
         for (name, fc) in [("file", &self.file), ("direct", &self.direct)] {
             if fc.roots.is_empty() {
                 return Err(ConfigError(format!(
@@ -323,6 +330,7 @@ impl Config {
             file: self.file.clone(),
             direct: self.direct.clone(),
             s3: self.s3.clone(),
+            azure: self.azure.clone(),
             range_engine: self.range_engine.clone(),
         }
     }
@@ -334,15 +342,22 @@ impl Config {
             shown.socket = Some(self.socket_path());
         }
         // Secrets never leave the process.
-        fn redact(p: &mut S3Config) {
-            for secret in [&mut p.secret_access_key, &mut p.session_token] {
-                if secret.is_some() {
-                    *secret = Some("<redacted>".into());
-                }
+        fn hide(secrets: [&mut Option<String>; 3]) {
+            for secret in secrets.into_iter().filter(|s| s.is_some()) {
+                *secret = Some("<redacted>".into());
             }
+        }
+        fn redact(p: &mut S3Config) {
+            hide([&mut p.secret_access_key, &mut p.session_token, &mut None]);
             p.endpoints.values_mut().for_each(redact);
         }
         redact(&mut shown.s3);
+        let az = &mut shown.azure;
+        hide([
+            &mut az.connection_string,
+            &mut az.account_key,
+            &mut az.sas_token,
+        ]);
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 }
@@ -511,6 +526,45 @@ mod tests {
             )
             .unwrap_err();
             assert!(e.to_string().contains("s3.parts_in_flight"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn azure_loads_from_file_and_environment_and_its_secrets_are_redacted() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "az.toml",
+                r#"
+                [azure]
+                account = "devstoreaccount1"
+                endpoint = "http://127.0.0.1:10000/devstoreaccount1"
+                account_key = "a2V5LXRvcC1zZWNyZXQ="
+                "#,
+            )?;
+            jail.set_env("S3DLIOD_AZURE__SAS_TOKEN", "sv=2024&sig=sas-top-secret");
+            let c = Config::load(
+                Some(&jail.directory().join("az.toml")),
+                &FlagOverrides::default(),
+            )
+            .unwrap();
+            assert_eq!(c.azure.account.as_deref(), Some("devstoreaccount1"));
+            assert!(c.azure.sas_token.is_some());
+            assert!(c.store().azure.account_key.is_some());
+            let shown = c.to_toml();
+            assert!(
+                !shown.contains("a2V5LXRvcC1zZWNyZXQ=") && !shown.contains("sas-top-secret"),
+                "{shown}"
+            );
+            assert!(shown.contains("account_key = \"<redacted>\""), "{shown}");
+
+            jail.create_file("bad.toml", "[azure]\nmax_connections = 0\n")?;
+            let e = Config::load(
+                Some(&jail.directory().join("bad.toml")),
+                &FlagOverrides::default(),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("azure.max_connections"), "{e}");
             Ok(())
         });
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::azure::{AzureConfig, AzureStore};
 use crate::error::{Error, Result};
 use crate::file::{FileBackend, FileConfig};
 use crate::identity::Caller;
@@ -22,6 +23,8 @@ pub struct StoreConfig {
     pub direct: FileConfig,
     /// `s3://`: the default endpoint profile and the named ones.
     pub s3: S3Config,
+    /// `az://` and `azure://`: the storage account(s) and their credential.
+    pub azure: AzureConfig,
     /// The RangeEngine: parallel ranged reads, per backend.
     pub range_engine: RangeEngineConfig,
 }
@@ -39,10 +42,55 @@ pub struct BackendStatus {
 pub struct Registry {
     file: Arc<FileBackend>,
     direct: Arc<FileBackend>,
-    /// `s3://` (behind the RangeEngine when it is on), or why it is not served.
-    s3: std::result::Result<Arc<dyn ObjectStore>, String>,
-    s3_detail: String,
+    s3: Cloud,
+    azure: Cloud,
     engine: Arc<RangeEngine>,
+}
+
+/// A cloud backend (behind the RangeEngine when it is on), or why it is not served.
+#[derive(Debug)]
+struct Cloud {
+    store: std::result::Result<Arc<dyn ObjectStore>, String>,
+    detail: String,
+}
+
+impl Cloud {
+    /// Wraps a freshly built backend; "not configured" is a state, any other error is fatal.
+    fn new<S: ObjectStore + 'static>(
+        scheme: Scheme,
+        built: Result<S>,
+        describe: impl FnOnce(&S) -> String,
+        engine: &Arc<RangeEngine>,
+    ) -> Result<Self> {
+        match built {
+            Ok(s) => Ok(Cloud {
+                detail: format!("{}; {}", describe(&s), engine.describe(scheme)),
+                store: Ok(engine.wrap(scheme, Arc::new(s))),
+            }),
+            Err(Error::NotConfigured { reason, .. }) => Ok(Cloud {
+                store: Err(reason.clone()),
+                detail: reason,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn get(&self, location: &Location) -> Result<Arc<dyn ObjectStore>> {
+        self.store.clone().map_err(|reason| Error::NotConfigured {
+            op: "resolve",
+            uri: location.to_string(),
+            scheme: location.scheme.name(),
+            reason,
+        })
+    }
+
+    fn status(&self, scheme: Scheme) -> BackendStatus {
+        BackendStatus {
+            scheme,
+            configured: self.store.is_ok(),
+            detail: self.detail.clone(),
+        }
+    }
 }
 
 impl Registry {
@@ -54,19 +102,23 @@ impl Registry {
     /// URIs fail with [`Error::NotConfigured`] and the reason.
     pub fn new(config: &StoreConfig) -> Result<Self> {
         let engine = Arc::new(RangeEngine::new(&config.range_engine)?);
-        let (s3, s3_detail) = match S3Store::new(&config.s3) {
-            Ok(s) => {
-                let detail = format!("{}; {}", s.describe(), engine.describe(Scheme::S3));
-                (Ok(engine.wrap(Scheme::S3, Arc::new(s))), detail)
-            }
-            Err(Error::NotConfigured { reason, .. }) => (Err(reason.clone()), reason),
-            Err(e) => return Err(e),
-        };
+        let s3 = Cloud::new(
+            Scheme::S3,
+            S3Store::new(&config.s3),
+            S3Store::describe,
+            &engine,
+        )?;
+        let azure = Cloud::new(
+            Scheme::Azure,
+            AzureStore::new(&config.azure),
+            AzureStore::describe,
+            &engine,
+        )?;
         Ok(Registry {
             file: Arc::new(FileBackend::new(&config.file, false)?),
             direct: Arc::new(FileBackend::new(&config.direct, true)?),
             s3,
-            s3_detail,
+            azure,
             engine,
         })
     }
@@ -95,16 +147,9 @@ impl Registry {
                 Scheme::Direct,
                 Arc::new(self.direct.for_caller(caller.clone())),
             )),
-            Scheme::S3 => match &self.s3 {
-                Ok(s) => Ok(s.clone()),
-                Err(reason) => Err(Error::NotConfigured {
-                    op: "resolve",
-                    uri: location.to_string(),
-                    scheme: "s3",
-                    reason: reason.clone(),
-                }),
-            },
-            scheme @ (Scheme::Azure | Scheme::Gcs) => Err(Error::NotConfigured {
+            Scheme::S3 => self.s3.get(location),
+            Scheme::Azure => self.azure.get(location),
+            scheme @ Scheme::Gcs => Err(Error::NotConfigured {
                 op: "resolve",
                 uri: location.to_string(),
                 scheme: scheme.name(),
@@ -132,11 +177,8 @@ impl Registry {
                         self.engine.describe(scheme)
                     ),
                 },
-                Scheme::S3 => BackendStatus {
-                    scheme,
-                    configured: self.s3.is_ok(),
-                    detail: self.s3_detail.clone(),
-                },
+                Scheme::S3 => self.s3.status(scheme),
+                Scheme::Azure => self.azure.status(scheme),
                 _ => BackendStatus {
                     scheme,
                     configured: false,

@@ -58,6 +58,134 @@ suite!(
     servers::ranged(s3("s3-seaweedfs-ranged", &seaweed_endpoint()))
 );
 suite!(azure_azurite, servers::azure());
+suite!(azure_azurite_ranged, servers::ranged(servers::azure()));
+
+/// What only Azure has: its credentials, its errors, its pages.
+mod azure_specific {
+    use super::*;
+    use futures::TryStreamExt;
+    use s3dlio_store::azure::{AzureConfig, AzureStore};
+    use servers::{azure_config, azurite_endpoint};
+
+    #[tokio::test]
+    async fn a_wrong_account_key_is_refused_as_a_credential_error() {
+        let fx = servers::azure().await;
+        cases::put(&fx, "secret", b"data").await.unwrap();
+        // A valid base64 key that is not the account's: every signature is wrong.
+        let config = azure_config(
+            &azurite_endpoint(),
+            "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=",
+        );
+        let store = AzureStore::new(&config).unwrap();
+        // Azure answers a bad signature with AuthenticationFailed; Azurite, with
+        // AuthorizationFailure. Either way the user reads a credential error.
+        let refused = |e: &Error| {
+            matches!(
+                e,
+                Error::Unauthenticated { .. } | Error::PermissionDenied { .. }
+            ) && (e.to_string().contains("AuthenticationFailed")
+                || e.to_string().contains("AuthorizationFailure"))
+        };
+        let e = store.head(&fx.loc("secret")).await.unwrap_err();
+        assert!(refused(&e), "{e}");
+        let e = store
+            .get(&fx.loc("secret"), GetOptions::default())
+            .await
+            .unwrap_err();
+        assert!(refused(&e), "{e}");
+        assert!(e.to_string().contains("/secret"), "names the URI: {e}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_is_down_is_unavailable_in_bounded_time() {
+        let down = format!(
+            "{}/{}",
+            var("S3DLIO_TEST_DOWN_ENDPOINT"),
+            var("S3DLIO_TEST_AZURE_ACCOUNT")
+        );
+        let store = AzureStore::new(&azure_config(&down, &var("S3DLIO_TEST_AZURE_KEY"))).unwrap();
+        let loc =
+            Location::parse(&format!("az://{}/c/k", var("S3DLIO_TEST_AZURE_ACCOUNT"))).unwrap();
+        let started = std::time::Instant::now();
+        let e = store.get(&loc, GetOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::Unavailable { .. }), "{e}");
+        assert!(
+            e.to_string().contains(&var("S3DLIO_TEST_DOWN_ENDPOINT")),
+            "names where it tried: {e}"
+        );
+        // 3 attempts, backoff capped at 0.5 s, 10 s budget.
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_container_is_not_found_and_says_so() {
+        let store = AzureStore::new(&azure_config(
+            &azurite_endpoint(),
+            &var("S3DLIO_TEST_AZURE_KEY"),
+        ))
+        .unwrap();
+        let loc = Location::parse(&format!(
+            "az://{}/{}/k",
+            var("S3DLIO_TEST_AZURE_ACCOUNT"),
+            servers::unique("absent")
+        ))
+        .unwrap();
+        let e = store.get(&loc, GetOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        assert!(e.to_string().contains("ContainerNotFound"), "{e}");
+        let e = futures::StreamExt::next(&mut store.list(&loc.with_key(""), Default::default()))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_account_the_daemon_does_not_serve_is_refused() {
+        let store = AzureStore::new(&azure_config(
+            &azurite_endpoint(),
+            &var("S3DLIO_TEST_AZURE_KEY"),
+        ))
+        .unwrap();
+        let loc = Location::parse("az://otheraccount/c/k").unwrap();
+        let e = store.head(&loc).await.unwrap_err();
+        assert!(matches!(e, Error::NotConfigured { .. }), "{e}");
+        assert!(e.to_string().contains("otheraccount"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn small_pages_list_everything_once_in_order() {
+        let fx = servers::azure().await;
+        let keys: Vec<String> = (0..57).map(|i| format!("p/{i:03}")).collect();
+        for k in &keys {
+            cases::put(&fx, k, k.as_bytes()).await.unwrap();
+        }
+        cases::put(&fx, "p/sub/x", b"x").await.unwrap();
+        let store = AzureStore::new(&AzureConfig {
+            list_page_size: 10,
+            ..azure_config(&azurite_endpoint(), &var("S3DLIO_TEST_AZURE_KEY"))
+        })
+        .unwrap();
+        let listed = |recursive| {
+            store
+                .list(&fx.loc("p/"), s3dlio_store::ListOptions { recursive })
+                .map_ok(|e| e.location().key.clone())
+                .try_collect::<Vec<_>>()
+        };
+        let mut want = keys.clone();
+        want.push("p/sub/".into());
+        let flat = listed(false).await.unwrap();
+        assert_eq!(flat, want.iter().map(|k| fx.loc(k).key).collect::<Vec<_>>());
+        want.pop();
+        want.push("p/sub/x".into());
+        let deep = listed(true).await.unwrap();
+        assert_eq!(deep, want.iter().map(|k| fx.loc(k).key).collect::<Vec<_>>());
+    }
+}
 
 /// SeaweedFS checks signatures, so it can tell wrong keys from missing permissions.
 mod s3_credentials {

@@ -150,6 +150,7 @@ pub async fn ranged(fx: impl std::future::Future<Output = Fixture>) -> Fixture {
     let engine = Arc::new(
         RangeEngine::new(&RangeEngineConfig {
             s3: cfg.clone(),
+            azure: cfg.clone(),
             file: cfg.clone(),
             direct: cfg,
             ..RangeEngineConfig::default()
