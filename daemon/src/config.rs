@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use s3dlio_store::azure::AzureConfig;
 use s3dlio_store::file::FileConfig;
+use s3dlio_store::gcs::GcsConfig;
 use s3dlio_store::range_engine::RangeEngineConfig;
 use s3dlio_store::s3::S3Config;
 use s3dlio_store::StoreConfig;
@@ -151,6 +152,8 @@ pub struct Config {
     pub s3: S3Config,
     /// `az://` / `azure://` backend: the storage account and its credential.
     pub azure: AzureConfig,
+    /// `gs://` / `gcs://` backend: the endpoint and credential.
+    pub gcs: GcsConfig,
     /// The RangeEngine: parallel ranged reads, `[range_engine.s3]`... per backend.
     pub range_engine: RangeEngineConfig,
 }
@@ -175,6 +178,7 @@ impl Default for Config {
             oplog: OplogConfig::default(),
             s3: S3Config::default(),
             azure: AzureConfig::default(),
+            gcs: GcsConfig::default(),
             range_engine: RangeEngineConfig::default(),
         }
     }
@@ -282,6 +286,9 @@ impl Config {
         self.azure
             .validate()
             .map_err(|e| ConfigError(e.to_string()))?;
+        self.gcs
+            .validate()
+            .map_err(|e| ConfigError(e.to_string()))?;
         for (name, fc) in [("file", &self.file), ("direct", &self.direct)] {
             if fc.roots.is_empty() {
                 return Err(ConfigError(format!(
@@ -331,6 +338,7 @@ impl Config {
             direct: self.direct.clone(),
             s3: self.s3.clone(),
             azure: self.azure.clone(),
+            gcs: self.gcs.clone(),
             range_engine: self.range_engine.clone(),
         }
     }

@@ -153,6 +153,21 @@ fn strip_os_code(err: &io::Error) -> String {
     }
 }
 
+/// The error and its sources on one line (`reqwest` keeps "Connection refused" deep inside).
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod azure;
 mod body;
 mod error;
 pub mod file;
+pub mod gcs;
 mod identity;
 mod into;
 mod list;

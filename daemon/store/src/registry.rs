@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::azure::{AzureConfig, AzureStore};
 use crate::error::{Error, Result};
 use crate::file::{FileBackend, FileConfig};
+use crate::gcs::{GcsConfig, GcsStore};
 use crate::identity::Caller;
 use crate::range_engine::{RangeEngine, RangeEngineConfig};
 use crate::s3::{S3Config, S3Store};
@@ -25,6 +26,8 @@ pub struct StoreConfig {
     pub s3: S3Config,
     /// `az://` and `azure://`: the storage account(s) and their credential.
     pub azure: AzureConfig,
+    /// `gs://` and `gcs://`: the endpoint and credential.
+    pub gcs: GcsConfig,
     /// The RangeEngine: parallel ranged reads, per backend.
     pub range_engine: RangeEngineConfig,
 }
@@ -44,6 +47,7 @@ pub struct Registry {
     direct: Arc<FileBackend>,
     s3: Cloud,
     azure: Cloud,
+    gcs: Cloud,
     engine: Arc<RangeEngine>,
 }
 
@@ -114,11 +118,18 @@ impl Registry {
             AzureStore::describe,
             &engine,
         )?;
+        let gcs = Cloud::new(
+            Scheme::Gcs,
+            GcsStore::new(&config.gcs),
+            GcsStore::describe,
+            &engine,
+        )?;
         Ok(Registry {
             file: Arc::new(FileBackend::new(&config.file, false)?),
             direct: Arc::new(FileBackend::new(&config.direct, true)?),
             s3,
             azure,
+            gcs,
             engine,
         })
     }
@@ -149,12 +160,7 @@ impl Registry {
             )),
             Scheme::S3 => self.s3.get(location),
             Scheme::Azure => self.azure.get(location),
-            scheme @ Scheme::Gcs => Err(Error::NotConfigured {
-                op: "resolve",
-                uri: location.to_string(),
-                scheme: scheme.name(),
-                reason: "cloud backends are not built into this version yet".into(),
-            }),
+            Scheme::Gcs => self.gcs.get(location),
         }
     }
 
@@ -179,11 +185,7 @@ impl Registry {
                 },
                 Scheme::S3 => self.s3.status(scheme),
                 Scheme::Azure => self.azure.status(scheme),
-                _ => BackendStatus {
-                    scheme,
-                    configured: false,
-                    detail: "not built into this version yet".into(),
-                },
+                Scheme::Gcs => self.gcs.status(scheme),
             })
             .collect()
     }

@@ -7,6 +7,7 @@
 use azure_core::error::ErrorKind;
 use azure_storage_blob::StorageError;
 
+pub(crate) use crate::error::chain;
 use crate::error::Error;
 
 /// Codes Azure uses for credentials it does not accept.
@@ -82,21 +83,6 @@ pub(crate) fn from_azure(
             source: std::io::Error::other(chain(&err)),
         },
     }
-}
-
-/// The error and its sources on one line (`reqwest` keeps "Connection refused" deep inside).
-pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Picks the variant from the HTTP status and Azure's error code.

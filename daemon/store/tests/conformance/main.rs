@@ -60,6 +60,119 @@ suite!(
 suite!(azure_azurite, servers::azure());
 suite!(azure_azurite_ranged, servers::ranged(servers::azure()));
 
+suite!(gcs_fake_gcs_server, servers::gcs());
+suite!(gcs_fake_gcs_server_ranged, servers::ranged(servers::gcs()));
+
+/// What only GCS has: its credentials, its errors, its pages.
+mod gcs_specific {
+    use super::*;
+    use futures::TryStreamExt;
+    use s3dlio_store::gcs::{GcsConfig, GcsStore};
+    use servers::{gcs_config, gcs_endpoint};
+
+    #[tokio::test]
+    async fn an_unreadable_credentials_file_is_unauthenticated_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sa.json");
+        std::fs::write(&file, b"{ not json").unwrap();
+        let store = GcsStore::new(&GcsConfig {
+            credentials_file: Some(file.clone()),
+            ..gcs_config(&gcs_endpoint())
+        })
+        .unwrap();
+        let loc = Location::parse("gs://b/k").unwrap();
+        let e = store.get(&loc, GetOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::Unauthenticated { .. }), "{e}");
+        assert!(e.to_string().contains("sa.json"), "names the file: {e}");
+        assert!(e.to_string().contains("gs://b/k"), "names the URI: {e}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_is_down_is_unavailable_in_bounded_time() {
+        let down = var("S3DLIO_TEST_DOWN_ENDPOINT");
+        let store = GcsStore::new(&gcs_config(&down)).unwrap();
+        let loc = Location::parse("gs://b/k").unwrap();
+        let started = std::time::Instant::now();
+        for e in [
+            store.get(&loc, GetOptions::default()).await.unwrap_err(),
+            store.head(&loc).await.unwrap_err(),
+        ] {
+            assert!(matches!(e, Error::Unavailable { .. }), "{e}");
+            assert!(e.to_string().contains(&down), "names where it tried: {e}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_bucket_is_not_found() {
+        let store = GcsStore::new(&gcs_config(&gcs_endpoint())).unwrap();
+        let loc = Location::parse(&format!("gs://{}/k", servers::unique("absent"))).unwrap();
+        let e = store.get(&loc, GetOptions::default()).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        let e = store.head(&loc).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        let e = store.delete_bucket(&loc.with_key("")).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn small_pages_list_everything_once_in_order() {
+        let fx = servers::gcs().await;
+        let keys: Vec<String> = (0..57).map(|i| format!("p/{i:03}")).collect();
+        for k in &keys {
+            cases::put(&fx, k, k.as_bytes()).await.unwrap();
+        }
+        cases::put(&fx, "p/sub/x", b"x").await.unwrap();
+        let store = GcsStore::new(&GcsConfig {
+            list_page_size: 10,
+            ..gcs_config(&gcs_endpoint())
+        })
+        .unwrap();
+        let listed = |recursive| {
+            store
+                .list(&fx.loc("p/"), s3dlio_store::ListOptions { recursive })
+                .map_ok(|e| e.location().key.clone())
+                .try_collect::<Vec<_>>()
+        };
+        let mut want = keys.clone();
+        want.push("p/sub/".into());
+        assert_eq!(listed(false).await.unwrap(), want);
+        want.pop();
+        want.push("p/sub/x".into());
+        assert_eq!(listed(true).await.unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn a_read_of_a_replaced_generation_fails_at_the_server_or_by_the_check() {
+        let fx = servers::gcs().await;
+        cases::put(&fx, "v", b"first").await.unwrap();
+        let old = fx.store.head(&fx.loc("v")).await.unwrap().etag.unwrap();
+        cases::put(&fx, "v", b"second").await.unwrap();
+        let new = fx.store.head(&fx.loc("v")).await.unwrap().etag.unwrap();
+        assert_ne!(old, new, "an overwrite is a new generation");
+        let got = fx
+            .store
+            .get(
+                &fx.loc("v"),
+                GetOptions {
+                    if_match: Some(old.clone()),
+                    ..GetOptions::default()
+                },
+            )
+            .await;
+        // GCS refuses with 412; an emulator that ignores ifGenerationMatch answers with the
+        // new generation, which the caller's comparison catches.
+        match got {
+            Err(e) => assert!(matches!(e, Error::FailedPrecondition { .. }), "{e}"),
+            Ok(r) => assert_eq!(r.meta.etag.as_deref(), Some(new.as_str())),
+        }
+    }
+}
+
 /// What only Azure has: its credentials, its errors, its pages.
 mod azure_specific {
     use super::*;

@@ -1,7 +1,8 @@
-//! `az://` end to end: the real daemon configured for Azurite (started by
-//! `tests/servers/start.sh`) with its account key, driven by the Rust client (inline and
-//! shared memory) and `s3dlioctl`. The store crate's conformance suite covers every case; these
-//! tests prove the daemon wires `[azure]`, errors and streams through to the user.
+//! `az://` and `gs://` end to end: the real daemon configured for Azurite (with its account
+//! key) and fake-gcs-server (started by `tests/servers/start.sh`), driven by the Rust client
+//! (inline and shared memory) and `s3dlioctl`. The store crate's conformance suite covers every
+//! case; these tests prove the daemon wires `[azure]` and `[gcs]`, errors and streams through
+//! to the user.
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -9,7 +10,8 @@ use s3dlio_client::DeleteTarget;
 use s3dlio_e2e::{err_stderr, ok_stdout, pattern_bytes, server_var, sha256, TestDaemon};
 use tonic::Code;
 
-/// A daemon serving Azurite's development account with `key` (the account key, or not).
+/// A daemon serving Azurite's development account with `key` (the account key, or not), and
+/// fake-gcs-server.
 fn daemon_with_key(key: &str) -> TestDaemon {
     TestDaemon::start_with_config(&format!(
         r#"
@@ -19,9 +21,12 @@ fn daemon_with_key(key: &str) -> TestDaemon {
         account_key = "{key}"
         [azure.retry]
         max_attempts = 2
+        [gcs]
+        endpoint = "{gcs}"
         "#,
         account = server_var("S3DLIO_TEST_AZURE_ACCOUNT"),
         endpoint = server_var("S3DLIO_TEST_AZURITE_ENDPOINT"),
+        gcs = server_var("S3DLIO_TEST_GCS_ENDPOINT"),
     ))
 }
 
@@ -31,23 +36,37 @@ fn daemon() -> TestDaemon {
 
 /// A fresh container URI, `az://ACCOUNT/NAME` (not yet created).
 fn container(tag: &str) -> String {
+    format!(
+        "az://{}/{}",
+        server_var("S3DLIO_TEST_AZURE_ACCOUNT"),
+        unique(tag)
+    )
+}
+
+/// A fresh GCS bucket URI (not yet created).
+fn gcs_bucket(tag: &str) -> String {
+    format!("gs://{}", unique(tag))
+}
+
+fn unique(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!(
-        "az://{}/e2e-{tag}-{}-{nanos:x}",
-        server_var("S3DLIO_TEST_AZURE_ACCOUNT"),
-        std::process::id()
-    )
+    format!("e2e-{tag}-{}-{nanos:x}", std::process::id())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_rpcs_round_trip_on_azurite() {
+async fn storage_rpcs_round_trip_on_azurite_and_fake_gcs() {
     let d = daemon();
     let c = d.client().await;
-    let b = container("rpc");
-    c.create_bucket(&b).await.unwrap();
+    for b in [container("rpc"), gcs_bucket("rpc")] {
+        round_trip(&c, &b).await;
+    }
+}
+
+async fn round_trip(c: &s3dlio_client::Client, b: &str) {
+    c.create_bucket(b).await.unwrap();
     // 20 MiB: a staged block upload, and a read split into ranges by the RangeEngine.
     let data = Bytes::from(pattern_bytes(20 * 1024 * 1024 + 5, 3));
     let uri = format!("{b}/dir/big.bin");
@@ -102,11 +121,11 @@ async fn storage_rpcs_round_trip_on_azurite() {
         deleted = p.unwrap().deleted;
     }
     assert_eq!(deleted, 2);
-    c.delete_bucket(&b).await.unwrap();
+    c.delete_bucket(b).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn azure_errors_say_what_went_wrong_in_one_line() {
+async fn cloud_errors_say_what_went_wrong_in_one_line() {
     let d = daemon();
     let c = d.client().await;
     let missing = format!("{}/k", container("absent"));
@@ -117,9 +136,10 @@ async fn azure_errors_say_what_went_wrong_in_one_line() {
     let e = c.stat("az://otheraccount/c/k").await.unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition, "{e}");
     assert!(e.to_string().contains("otheraccount"), "{e}");
-    // Nothing configures GCS in this daemon: a clear refusal, not a hang.
-    let e = c.stat("gs://bucket/k").await.unwrap_err();
-    assert_eq!(e.code(), Code::FailedPrecondition, "{e}");
+    let missing = format!("{}/k", gcs_bucket("absent"));
+    let e = c.get(&missing).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e}");
+    assert!(e.to_string().contains(&missing), "names the URI: {e}");
 
     // The same container through a daemon holding a wrong key.
     let b = container("key");
@@ -142,10 +162,26 @@ async fn azure_errors_say_what_went_wrong_in_one_line() {
 }
 
 #[test]
-fn s3dlioctl_works_on_azure_and_status_shows_the_account() {
+fn s3dlioctl_works_on_azure_and_gcs_and_status_shows_them() {
     let d = daemon();
-    let b = container("ctl");
-    ok_stdout(&d.ctl(["mb", &b]));
+    for b in [container("ctl"), gcs_bucket("ctl")] {
+        ctl_round_trip(&d, &b);
+    }
+    let status = ok_stdout(&d.ctl(["status"]));
+    assert!(
+        status.contains(&server_var("S3DLIO_TEST_AZURE_ACCOUNT")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&server_var("S3DLIO_TEST_GCS_ENDPOINT")),
+        "{status}"
+    );
+    // The account key never leaves the daemon.
+    assert!(!status.contains(&server_var("S3DLIO_TEST_AZURE_KEY")));
+}
+
+fn ctl_round_trip(d: &TestDaemon, b: &str) {
+    ok_stdout(&d.ctl(["mb", b]));
     let src = d.path("src.bin");
     let data = pattern_bytes(3 * 1024 * 1024 + 11, 5);
     std::fs::write(&src, &data).unwrap();
@@ -163,12 +199,5 @@ fn s3dlioctl_works_on_azure_and_status_shows_the_account() {
     ok_stdout(&d.ctl(["rm", &uri]));
     let err = err_stderr(&d.ctl(["stat", &uri]));
     assert!(err.contains("not found"), "{err}");
-    ok_stdout(&d.ctl(["rb", &b]));
-    let status = ok_stdout(&d.ctl(["status"]));
-    assert!(
-        status.contains(&server_var("S3DLIO_TEST_AZURE_ACCOUNT")),
-        "{status}"
-    );
-    // The account key never leaves the daemon.
-    assert!(!status.contains(&server_var("S3DLIO_TEST_AZURE_KEY")));
+    ok_stdout(&d.ctl(["rb", b]));
 }
