@@ -32,7 +32,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "build the binaries the end-to-end tests start"
 cargo build --workspace --bins --quiet
 
-step "start the S3 test servers (SeaweedFS, moto)"
+step "start the test servers (SeaweedFS, moto, Azurite, fake-gcs-server)"
 servers=$PWD/.test-servers
 log=$(mktemp)
 trap 'bash tests/servers/stop.sh "$servers"; rm -f "$log"' EXIT

@@ -1,6 +1,7 @@
 //! `s3dlio-bench NAME`: runs one benchmark and writes `benches/results/NAME.json`.
 //! Called by `benches/run.sh`, which builds everything in release mode first.
 
+mod delete;
 mod oplog;
 mod range;
 
@@ -10,9 +11,10 @@ use anyhow::{bail, Result};
 async fn main() -> Result<()> {
     let name = std::env::args().nth(1).unwrap_or_default();
     let report = match name.as_str() {
+        "delete" => delete::run().await?,
         "oplog" => oplog::run().await?,
         "range" => range::run().await?,
-        other => bail!("unknown benchmark {other:?}; known: oplog, range"),
+        other => bail!("unknown benchmark {other:?}; known: delete, oplog, range"),
     };
     report.save_and_print()
 }

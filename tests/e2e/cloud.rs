@@ -7,7 +7,10 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use s3dlio_client::DeleteTarget;
-use s3dlio_e2e::{err_stderr, ok_stdout, pattern_bytes, server_var, sha256, TestDaemon};
+use s3dlio_e2e::proxy::{Fault, Proxy};
+use s3dlio_e2e::{
+    count, delete_prefix, err_stderr, ok_stdout, pattern_bytes, server_var, sha256, TestDaemon,
+};
 use tonic::Code;
 
 /// A daemon serving Azurite's development account with `key` (the account key, or not), and
@@ -200,4 +203,81 @@ fn ctl_round_trip(d: &TestDaemon, b: &str) {
     let err = err_stderr(&d.ctl(["stat", &uri]));
     assert!(err.contains("not found"), "{err}");
     ok_stdout(&d.ctl(["rb", b]));
+}
+
+/// A daemon whose `[azure]` and `[gcs]` go through one test proxy each, with small listing
+/// pages, so that prefix deletes cross pages and throttling can be injected.
+fn daemon_behind_proxies() -> (Proxy, Proxy, TestDaemon) {
+    let azurite = server_var("S3DLIO_TEST_AZURITE_ENDPOINT");
+    let account = server_var("S3DLIO_TEST_AZURE_ACCOUNT");
+    let upstream = azurite.trim_end_matches(&format!("/{account}"));
+    let (az, gs) = (
+        Proxy::start(upstream),
+        Proxy::start(&server_var("S3DLIO_TEST_GCS_ENDPOINT")),
+    );
+    let d = TestDaemon::start_with_config(&format!(
+        r#"
+        [azure]
+        account = "{account}"
+        endpoint = "{az}/{account}"
+        account_key = "{key}"
+        list_page_size = 500
+        [azure.retry]
+        initial_backoff = "20ms"
+        [gcs]
+        endpoint = "{gs}"
+        list_page_size = 500
+        [gcs.retry]
+        initial_backoff = "20ms"
+        "#,
+        az = az.endpoint(),
+        gs = gs.endpoint(),
+        key = server_var("S3DLIO_TEST_AZURE_KEY"),
+    ));
+    (az, gs, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_deletes_cross_pages_apply_the_regex_and_wait_out_throttling() {
+    let (az, gs, d) = daemon_behind_proxies();
+    let c = d.client().await;
+    let gcs_busy = r#"{"error":{"code":503,"message":"Backend Error (injected by the test proxy)","errors":[{"domain":"global","reason":"backendError","message":"Backend Error"}]}}"#;
+    let azure_busy = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code>\
+                      <Message>The server is busy. (injected by the test proxy)</Message></Error>";
+    for (proxy, bucket, busy) in [
+        (&az, container("del"), azure_busy),
+        (&gs, gcs_bucket("del"), gcs_busy),
+    ] {
+        c.create_bucket(&bucket).await.unwrap();
+        let prefix = format!("{bucket}/many/");
+        ok_stdout(&d.ctl(["put", prefix.as_str(), "--num", "1200", "--size", "10"]));
+        assert_eq!(count(&c, &prefix).await, 1200, "{bucket}");
+
+        // object_1*: 1 + 10 + 100 + 200 keys, over three listing pages.
+        proxy.clear();
+        let (deleted, failed, errors) = delete_prefix(&c, &prefix, Some(r"^object_1\d*_of")).await;
+        assert_eq!((deleted, failed), (311, 0), "{bucket}: {errors:?}");
+        let deletes = |p: &Proxy| p.requests().iter().filter(|r| r.method == "DELETE").count();
+        assert_eq!(deletes(proxy), 311, "{bucket}: one request per key");
+        assert_eq!(count(&c, &prefix).await, 889, "{bucket}");
+
+        // The server throttles three deletes: each is retried after a backoff, none fails.
+        proxy.clear();
+        proxy.inject(Fault {
+            matches: Box::new(|method, _| method == "DELETE"),
+            times: 3,
+            status: 503,
+            body: busy.to_string(),
+        });
+        let (deleted, failed, errors) = delete_prefix(&c, &prefix, None).await;
+        assert_eq!((deleted, failed), (889, 0), "{bucket}: {errors:?}");
+        // Exactly 3 throttled answers; a retry after a dropped connection may add one.
+        let sent = deletes(proxy);
+        assert!(
+            (889 + 3..=889 + 6).contains(&sent),
+            "{bucket}: {sent} DELETE requests for 889 keys, 3 throttled and retried"
+        );
+        assert_eq!(count(&c, &prefix).await, 0, "{bucket}");
+        c.delete_bucket(&bucket).await.unwrap();
+    }
 }

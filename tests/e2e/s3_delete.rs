@@ -2,37 +2,8 @@
 //! counts the requests and injects throttling. Listed keys go in DeleteObjects batches of up
 //! to 1,000, across listing pages, with the regex applied, and throttling is waited out.
 
-use futures::StreamExt;
-use s3dlio_client::{Client, DeleteTarget};
 use s3dlio_e2e::proxy::{s3_slow_down, Fault};
-use s3dlio_e2e::{ok_stdout, s3_behind_proxy};
-
-/// Runs a prefix delete to the end; `(deleted, failed, error messages)`.
-async fn delete_prefix(c: &Client, uri: &str, pattern: Option<&str>) -> (u64, u64, Vec<String>) {
-    let target = DeleteTarget::Prefix {
-        uri: uri.to_string(),
-        pattern: pattern.map(str::to_string),
-    };
-    let mut progress = std::pin::pin!(c.delete(target, false).await.unwrap());
-    let (mut deleted, mut failed, mut errors) = (0, 0, vec![]);
-    while let Some(p) = progress.next().await {
-        let p = p.unwrap();
-        deleted = p.deleted;
-        failed = p.failed;
-        errors.extend(p.errors.into_iter().map(|e| e.message));
-    }
-    (deleted, failed, errors)
-}
-
-async fn count(c: &Client, uri: &str) -> usize {
-    let mut n = 0;
-    let mut entries = std::pin::pin!(c.list(uri, true, None).await.unwrap());
-    while let Some(e) = entries.next().await {
-        e.unwrap();
-        n += 1;
-    }
-    n
-}
+use s3dlio_e2e::{count, delete_prefix, ok_stdout, s3_behind_proxy};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prefix_of_2500_objects_goes_in_batches_with_regex_and_throttling() {

@@ -279,3 +279,37 @@ pub fn s3_behind_proxy(extra: &str) -> (proxy::Proxy, TestDaemon, String) {
     let bucket = format!("s3://e2e-{}-{nanos:x}", std::process::id());
     (proxy, d, bucket)
 }
+
+/// Runs a prefix delete to the end; `(deleted, failed, error messages)`.
+pub async fn delete_prefix(
+    c: &s3dlio_client::Client,
+    uri: &str,
+    pattern: Option<&str>,
+) -> (u64, u64, Vec<String>) {
+    use futures::StreamExt;
+    let target = s3dlio_client::DeleteTarget::Prefix {
+        uri: uri.to_string(),
+        pattern: pattern.map(str::to_string),
+    };
+    let mut progress = std::pin::pin!(c.delete(target, false).await.unwrap());
+    let (mut deleted, mut failed, mut errors) = (0, 0, vec![]);
+    while let Some(p) = progress.next().await {
+        let p = p.unwrap();
+        deleted = p.deleted;
+        failed = p.failed;
+        errors.extend(p.errors.into_iter().map(|e| e.message));
+    }
+    (deleted, failed, errors)
+}
+
+/// Objects below `uri`, listed recursively.
+pub async fn count(c: &s3dlio_client::Client, uri: &str) -> usize {
+    use futures::StreamExt;
+    let mut n = 0;
+    let mut entries = std::pin::pin!(c.list(uri, true, None).await.unwrap());
+    while let Some(e) = entries.next().await {
+        e.unwrap();
+        n += 1;
+    }
+    n
+}
