@@ -206,6 +206,20 @@ impl ShmClient {
         items: Vec<ShmRequest>,
         concurrency: u32,
     ) -> Result<impl Stream<Item = Result<ShmItem>> + Send + 'static> {
+        self.get_many_stream(futures::stream::iter(items), concurrency)
+            .await
+    }
+
+    /// As [`ShmClient::get_many`], with the requests taken from a stream as the call goes:
+    /// a caller that feeds requests only as it consumes results bounds what is in flight.
+    ///
+    /// # Errors
+    /// As [`ShmClient::get_many`].
+    pub async fn get_many_stream(
+        &self,
+        items: impl Stream<Item = ShmRequest> + Send + 'static,
+        concurrency: u32,
+    ) -> Result<impl Stream<Item = Result<ShmItem>> + Send + 'static> {
         let options = v1::GetManyRequest {
             kind: Some(get_many_request::Kind::Options(v1::GetManyOptions {
                 concurrency,
@@ -213,16 +227,14 @@ impl ShmClient {
                 chunk_size: 0,
             })),
         };
-        let items = items
-            .into_iter()
-            .map(|(tag, uri, range)| v1::GetManyRequest {
-                kind: Some(get_many_request::Kind::Item(v1::GetManyItem {
-                    tag,
-                    uri,
-                    range: range.map(|(offset, length)| v1::ByteRange { offset, length }),
-                })),
-            });
-        let requests = futures::stream::iter(std::iter::once(options).chain(items));
+        let items = items.map(|(tag, uri, range)| v1::GetManyRequest {
+            kind: Some(get_many_request::Kind::Item(v1::GetManyItem {
+                tag,
+                uri,
+                range: range.map(|(offset, length)| v1::ByteRange { offset, length }),
+            })),
+        });
+        let requests = futures::stream::once(async { options }).chain(items);
         let responses = self
             .client
             .storage
