@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
 use tokio::sync::mpsc;
 
@@ -110,15 +110,31 @@ impl GetMany {
     /// The next result as `(tag, payload, None)` or `(tag, None, exception)`; `None` when
     /// every pushed request was answered and the call is closed. A failure of the call as a
     /// whole raises.
-    fn next(&self, py: Python<'_>) -> PyResult<Option<ManyRow>> {
+    ///
+    /// With `timeout_ms`, raises `TimeoutError` when nothing arrived in time (the call goes on).
+    #[pyo3(signature = (timeout_ms=None))]
+    fn next(&self, py: Python<'_>, timeout_ms: Option<u64>) -> PyResult<Option<ManyRow>> {
         let inner = own(&self.inner)?;
         let Some(mut stream) = lock(&self.results).take() else {
             return Err(PyRuntimeError::new_err(
                 "get_many: next() called from two threads at once, or after the end",
             ));
         };
-        let item = py.detach(|| inner.rt.block_on(stream.get_mut().next()));
+        let item = py.detach(|| {
+            inner.rt.block_on(async {
+                match timeout_ms {
+                    None => Ok(stream.get_mut().next().await),
+                    Some(ms) => {
+                        let wait = std::time::Duration::from_millis(ms);
+                        tokio::time::timeout(wait, stream.get_mut().next()).await
+                    }
+                }
+            })
+        });
         *lock(&self.results) = Some(stream);
+        let Ok(item) = item else {
+            return Err(PyTimeoutError::new_err("get_many: no result in time"));
+        };
         let item = match item {
             None => return Ok(None),
             Some(Err(e)) => return Err(to_py(py, e, None)),

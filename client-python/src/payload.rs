@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyMemoryView};
 
 use s3dlio_client::ShmPayload;
 
@@ -175,6 +175,11 @@ impl Payload {
     #[getter]
     fn exports(&self) -> usize {
         self.state().exports
+    }
+
+    /// A `memoryview` of the bytes, no copy (as s3dlio's `BytesView.memoryview()`).
+    fn memoryview<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
+        PyMemoryView::from(slf.as_any())
     }
 
     /// A copy of the bytes.

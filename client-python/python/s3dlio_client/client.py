@@ -342,6 +342,10 @@ def _normalise(r: Request) -> tuple[str, int | None, int | None]:
     return uri, offset, length
 
 
+#: How long an ordered get_many waits before it suspects that early results fill the arena.
+_STALL_MS = 200
+
+
 class _GetMany:
     """The iterator behind :meth:`Client.get_many`: feeds requests as results are taken."""
 
@@ -366,6 +370,9 @@ class _GetMany:
         self._exhausted = False
         self._conn: _native.Connection | None = None
         self._gm: _native.GetMany | None = None
+        #: How many times early results were dropped and fetched again (ordered mode).
+        self.refetched = 0
+        self._done = False
 
     def __iter__(self) -> _GetMany:
         return self
@@ -392,17 +399,38 @@ class _GetMany:
             try:
                 tag, req = next(self._source)
             except StopIteration:
+                # The request stream stays open: an ordered call may ask again for early
+                # results it gave back. It ends when every request is answered.
                 self._exhausted = True
-                self._gm.close()
                 break
             self._outstanding[tag] = req
             self._gm.push(tag, *req)
+
+    def _next(self) -> tuple[int, Any, Any] | None:
+        assert self._gm is not None
+        if not (self._ordered and self._ready):
+            return self._gm.next()
+        # In input order, results that came early wait here, holding arena space. If the one
+        # due next waits for space that only they hold, nothing moves: after a pause, give
+        # their space back and ask for them again (the daemon serves waiting fetches first
+        # come, first served, so the due one gets the space).
+        while True:
+            try:
+                return self._gm.next(_STALL_MS)
+            except TimeoutError:
+                if not self._ready:
+                    return self._gm.next()
+                for tag in sorted(self._ready):
+                    del self._ready[tag]
+                    uri, off, length = self._outstanding[tag]
+                    self._gm.push(tag, uri, off, length)
+                self.refetched += 1
 
     def _pull(self) -> tuple[int, Any] | None:
         """One result from the daemon, reconnecting once per failure if the session is lost."""
         assert self._gm is not None and self._conn is not None
         try:
-            got = self._gm.next()
+            got = self._next()
         except S3dlioError as e:
             if not self._client._session_lost(self._conn, e):
                 raise
@@ -410,13 +438,15 @@ class _GetMany:
             self._gm = None
             self._start()
             assert self._gm is not None
-            got = self._gm.next()
+            got = self._next()
         if got is None:
             return None
         tag, payload, exc = got
         return tag, payload if exc is None else exc
 
     def __next__(self) -> tuple[str, Any]:
+        if self._done:
+            raise StopIteration
         if self._gm is None:
             self._start()
         while True:
@@ -424,7 +454,8 @@ class _GetMany:
                 tag = self._next_tag
                 self._next_tag += 1
                 return self._emit(tag, self._ready.pop(tag)[1])
-            if not self._outstanding:
+            if not self._outstanding and self._exhausted:
+                self.close()
                 raise StopIteration
             got = self._pull()
             if got is None:
@@ -448,7 +479,10 @@ class _GetMany:
 
     def close(self) -> None:
         """Stops the call; results not yet taken are dropped (their space released)."""
+        if self._gm is not None:
+            self._gm.close()
         self._gm = None
+        self._done = True
         self._ready.clear()
         self._outstanding.clear()
         self._exhausted = True

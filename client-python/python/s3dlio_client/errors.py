@@ -28,8 +28,9 @@ __all__ = [
 ]
 
 
-class S3dlioError(Exception):
-    """Base class: a call to s3dliod failed."""
+class S3dlioError(RuntimeError):
+    """Base class: a call to s3dliod failed. A ``RuntimeError``, as the s3dlio package
+    raises, so code written for it keeps catching these."""
 
     code: int = 2  # UNKNOWN
 
@@ -53,7 +54,7 @@ class InvalidArgument(S3dlioError, ValueError):
     code = 3
 
 
-class DeadlineExceeded(S3dlioError, TimeoutError):
+class DeadlineExceeded(S3dlioError):
     code = 4
 
 
@@ -88,7 +89,7 @@ class OutOfRange(S3dlioError, IndexError):
     code = 11
 
 
-class Unimplemented(S3dlioError, NotImplementedError):
+class Unimplemented(S3dlioError):
     code = 12
 
 
@@ -96,7 +97,7 @@ class Internal(S3dlioError):
     code = 13
 
 
-class Unavailable(S3dlioError, ConnectionError):
+class Unavailable(S3dlioError):
     code = 14
 
 
