@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from s3dlio_client import Client
 
 REPO = Path(__file__).resolve().parents[2]

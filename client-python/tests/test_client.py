@@ -6,9 +6,8 @@ import asyncio
 
 import numpy as np
 import pytest
-from conftest import pattern_bytes, sha
-
 import s3dlio_client as s3c
+from conftest import pattern_bytes, sha
 from s3dlio_client import AsyncClient, Client
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from conftest import Daemon, pattern_bytes, sha
-
 from s3dlio_client import Client
 
 MiB = 1 << 20
@@ -75,7 +74,9 @@ def test_array_stays_intact_while_the_arena_is_under_pressure(daemon: Daemon, ba
     want = hashlib.sha256(kept).hexdigest()
     assert in_use(c) == MiB
     for round_ in range(5):
-        for i, (u, p) in enumerate(c.get_many([f"{base}other/{i}" for i in range(12)], ordered=True)):
+        for i, (u, p) in enumerate(
+            c.get_many([f"{base}other/{i}" for i in range(12)], ordered=True)
+        ):
             assert sha(p) == sha(pattern_bytes(MiB, i)), (round_, u)
         assert hashlib.sha256(arr.tobytes()).hexdigest() == want
     del p
@@ -114,9 +115,8 @@ def test_release_semantics(client: Client, base: str) -> None:
     gc.collect()
     assert in_use(client) == 0
     # Releasing inside a context manager with a view alive raises, and keeps the bytes valid.
-    with pytest.raises(BufferError):
-        with client.get(base + "r") as q2:
-            kept = memoryview(q2)
+    with pytest.raises(BufferError), client.get(base + "r") as q2:
+        kept = memoryview(q2)
     assert kept.tobytes() == b"0123456789"
 
 

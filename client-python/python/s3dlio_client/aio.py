@@ -4,6 +4,7 @@ native call in a worker thread (the native call releases the GIL while it waits)
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -55,6 +56,7 @@ class AsyncClient:
             item = await asyncio.to_thread(next, it, _END)
             if item is _END:
                 return
+            assert isinstance(item, tuple)
             yield item
 
     async def list(
@@ -79,7 +81,7 @@ class AsyncClient:
 
     async def put_many(
         self, items: Iterable[tuple[str, Any]], max_in_flight: int = 16
-    ) -> list[PutResult]:
+    ) -> builtins.list[PutResult]:
         sem = asyncio.Semaphore(max(1, max_in_flight))
 
         async def one(uri: str, data: Any) -> PutResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -63,7 +64,7 @@ class DeleteResult:
     listed: int
     deleted: int
     failed: int
-    errors: list[S3dlioError]
+    errors: builtins.list[S3dlioError]
 
 
 def as_bytes_view(data: Any) -> memoryview:
@@ -76,6 +77,10 @@ def as_bytes_view(data: Any) -> memoryview:
     if mv.c_contiguous:
         return mv.cast("B")
     return memoryview(mv.tobytes())
+
+
+#: Codes a broken connection can show as (CANCELLED, UNKNOWN, INTERNAL, UNAVAILABLE).
+_TRANSPORT_CODES = frozenset({1, 2, 13, 14})
 
 
 def _is_arena_lost(e: S3dlioError) -> bool:
@@ -158,10 +163,11 @@ class Client:
         """Whether ``e`` means this connection's session is gone (daemon restarted)."""
         if _is_arena_lost(e):
             return True
-        if not isinstance(e, Unavailable):
+        if e.code not in _TRANSPORT_CODES:
             return False
-        # UNAVAILABLE is also what a backend that cannot be reached gives: ask the daemon
-        # whether it is still the one this connection's session lives in.
+        # A broken connection shows as UNAVAILABLE, or UNKNOWN/INTERNAL/CANCELLED from the
+        # HTTP/2 layer mid-stream; UNAVAILABLE is also what a backend that cannot be reached
+        # gives. Ask the daemon whether it is still the one this connection's session lives in.
         try:
             pid, started, *_ = conn.status()
         except S3dlioError:
@@ -229,8 +235,9 @@ class Client:
         failed object raises its exception (ending the iteration), or with
         ``return_exceptions=True`` is yielded as ``(uri, exception)``.
         """
-        return _GetMany(self, uris, ordered, window or 2 * concurrency, concurrency,
-                        return_exceptions)  # type: ignore[return-value]
+        return _GetMany(
+            self, uris, ordered, window or 2 * concurrency, concurrency, return_exceptions
+        )
 
     def list(
         self, uri: str, recursive: bool = False, pattern: str | None = None
@@ -265,7 +272,7 @@ class Client:
 
     def put_many(
         self, items: Iterable[tuple[str, Any]], max_in_flight: int = 16
-    ) -> list[PutResult]:
+    ) -> builtins.list[PutResult]:
         """Writes ``(uri, data)`` pairs, ``max_in_flight`` at a time; results in input order.
         The first failure raises (after the puts in flight finish)."""
         with ThreadPoolExecutor(max_workers=max(1, max_in_flight)) as pool:
@@ -324,7 +331,7 @@ class Client:
             "arena_in_use": in_use,
         }
 
-    def sessions(self) -> list[dict[str, Any]]:
+    def sessions(self) -> builtins.list[dict[str, Any]]:
         rows = self._call(lambda c: c.sessions())
         keys = ("id", "pid", "name", "arena_size", "arena_in_use")
         return [dict(zip(keys, r)) for r in rows]
@@ -404,7 +411,12 @@ class _GetMany:
                 self._exhausted = True
                 break
             self._outstanding[tag] = req
-            self._gm.push(tag, *req)
+            try:
+                self._gm.push(tag, *req)
+            except RuntimeError:
+                # The call broke; next() reports why, and a reconnect asks again for every
+                # outstanding request, this one included.
+                break
 
     def _next(self) -> tuple[int, Any, Any] | None:
         assert self._gm is not None
@@ -431,6 +443,10 @@ class _GetMany:
         assert self._gm is not None and self._conn is not None
         try:
             got = self._next()
+            if got is None and self._outstanding:
+                raise Unavailable(
+                    f"get_many: the call ended with {len(self._outstanding)} requests unanswered"
+                )
         except S3dlioError as e:
             if not self._client._session_lost(self._conn, e):
                 raise
@@ -459,10 +475,7 @@ class _GetMany:
                 raise StopIteration
             got = self._pull()
             if got is None:
-                if self._outstanding:
-                    missing = sorted(self._outstanding)[:3]
-                    raise S3dlioError(f"get_many: the call ended with requests {missing} unanswered")
-                raise StopIteration
+                raise S3dlioError("get_many: the call ended with requests unanswered")
             tag, result = got
             if self._ordered:
                 self._ready[tag] = (self._outstanding[tag][0], result)

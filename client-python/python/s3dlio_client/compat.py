@@ -9,6 +9,7 @@ s3dlio are listed in docs/python.md ("compat").
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import glob
 import os
@@ -235,17 +236,13 @@ def delete(uri: str, recursive: bool = False) -> None:
     and everything below ``uri/`` (never ``uri`` + other characters, as in s3dlio)."""
     c = client()
     if not recursive:
-        try:
+        with contextlib.suppress(NotFound):
             c.delete(uri)
-        except NotFound:
-            pass
         return
     errors: _builtin_list[S3dlioError] = []
     if not uri.endswith("/"):
-        try:
+        with contextlib.suppress(NotFound):
             c.delete(uri)
-        except NotFound:
-            pass
         prefix = uri + "/"
     else:
         prefix = uri
