@@ -211,6 +211,16 @@ impl Payload {
         Ok(())
     }
 
+    /// Pickling copies: a payload that crosses a process (a DataLoader worker's result
+    /// queue) arrives as `bytes`; the arena space stays with this process.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let bytes_type = py.import("builtins")?.getattr("bytes")?;
+        Ok((bytes_type, (self.to_bytes(py)?,)))
+    }
+
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -98,7 +99,8 @@ class Client:
     ``arena_size``: bytes of shared memory to ask for (0: the daemon's default, 256 MiB); every
     payload held counts against it. ``name``: shown in ``s3dlioctl sessions``.
     ``reconnect``: after a daemon restart, connect again and retry the call once (else raise
-    :class:`SessionLost`). ``threads``: runtime threads of the connection.
+    :class:`SessionLost`), waiting up to ``reconnect_timeout`` seconds for the daemon to listen
+    again. ``threads``: runtime threads of the connection.
     """
 
     def __init__(
@@ -108,12 +110,14 @@ class Client:
         name: str | None = None,
         reconnect: bool = True,
         threads: int = 2,
+        reconnect_timeout: float = 10.0,
     ) -> None:
         self.socket = os.fspath(socket) if socket is not None else None
         self.arena_size = arena_size
         self.name = name
         self.reconnect = reconnect
         self.threads = threads
+        self.reconnect_timeout = reconnect_timeout
         self._reset(None)
 
     def _reset(self, pid: int | None) -> None:
@@ -131,6 +135,7 @@ class Client:
             "name": self.name,
             "reconnect": self.reconnect,
             "threads": self.threads,
+            "reconnect_timeout": self.reconnect_timeout,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -184,9 +189,22 @@ class Client:
         with self._lock:
             if self._conn is stale or self._conn is None:
                 self._conn = None
-                self._conn = self._connect()
+                self._conn = self._connect_retrying()
                 self.reconnects += 1
             return self._conn
+
+    def _connect_retrying(self) -> _native.Connection:
+        # A restarting daemon takes a moment to listen again: retry for reconnect_timeout s.
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.02
+        while True:
+            try:
+                return self._connect()
+            except Unavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def _call(self, fn: Callable[[_native.Connection], T]) -> T:
         conn = self._connection()
