@@ -60,7 +60,7 @@ cargo test --workspace --quiet -- --test-threads=2 2>&1 | tee "$log"
 step "pytest (client-python, against the real daemon and S3 server)"
 pylog=$(mktemp)
 trap 'bash tests/servers/stop.sh "$servers"; rm -f "$log" "$pylog"' EXIT
-(cd client-python && S3DLIOD_BIN="$PWD/../target/debug/s3dliod" \
+(cd client-python && S3DLIO_TEST_DAEMON_BIN="$PWD/../target/debug/s3dliod" \
   ../.venv/bin/python -m pytest -q -p no:cacheprovider tests) 2>&1 | tee "$pylog"
 
 # One closing line with the totals of every test binary and of pytest.

@@ -38,7 +38,7 @@ def server_var(name: str) -> str:
 
 
 def daemon_binary() -> Path:
-    path = Path(os.environ.get("S3DLIOD_BIN", REPO / "target" / "debug" / "s3dliod"))
+    path = Path(os.environ.get("S3DLIO_TEST_DAEMON_BIN", REPO / "target" / "debug" / "s3dliod"))
     if not path.is_file():
         pytest.fail(f"{path} is missing: build it with `cargo build --workspace --bins`")
     return path

@@ -111,7 +111,10 @@ while True:
     except OSError:
         sys.exit(f"{name} exited during startup")
     try:
-        s3.create_bucket(Bucket="s3dlio-ready-probe")
+        try:
+            s3.create_bucket(Bucket="s3dlio-ready-probe")
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass  # an earlier attempt created it, then a later step failed
         s3.put_object(Bucket="s3dlio-ready-probe", Key="probe", Body=b"ok")
         s3.delete_object(Bucket="s3dlio-ready-probe", Key="probe")
         s3.delete_bucket(Bucket="s3dlio-ready-probe")
