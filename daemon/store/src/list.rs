@@ -1,5 +1,9 @@
-//! Listing helpers every backend shares: the regex filter, applied one way everywhere.
+//! Listing helpers every backend shares: the regex filter, applied one way everywhere, and
+//! the page-by-page stream of the cloud backends.
 
+use std::collections::VecDeque;
+
+use futures::future::BoxFuture;
 use futures::StreamExt;
 use regex::Regex;
 
@@ -25,6 +29,39 @@ pub fn filter_listing(
             Err(_) => true,
         };
         futures::future::ready(keep)
+    }))
+}
+
+/// One page of a listing and whether it was the last.
+pub(crate) type Page = Result<(VecDeque<ListEntry>, bool)>;
+
+/// Streams a listing read page by page: `next` reads the page after the one `pager` stands
+/// on, and is called only when the consumer has taken the previous page. The stream ends
+/// after the last page or after the first error.
+pub(crate) fn paged<P, F>(pager: P, next: F) -> BoxStream<'static, Result<ListEntry>>
+where
+    P: Send + 'static,
+    F: for<'a> Fn(&'a mut P) -> BoxFuture<'a, Page> + Send + Sync + 'static,
+{
+    let next = std::sync::Arc::new(next);
+    let pages = futures::stream::unfold((pager, false), move |(mut p, done)| {
+        let next = next.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let page = next(&mut p).await;
+            match page {
+                Ok((entries, last)) => Some((Ok(entries), (p, last))),
+                Err(e) => Some((Err(e), (p, true))),
+            }
+        }
+    });
+    Box::pin(pages.flat_map(|page| {
+        futures::stream::iter(match page {
+            Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        })
     }))
 }
 

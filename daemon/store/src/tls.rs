@@ -1,5 +1,5 @@
-//! The TLS crypto provider of the `reqwest` clients the Azure and GCS SDKs use: rustls with
-//! ring, the provider the S3 client uses too, installed once as the process default.
+//! The `reqwest` clients the Azure and GCS SDKs use: one builder for both, on rustls with ring
+//! (the provider the S3 client uses too), installed once as the process default.
 
 use std::sync::Once;
 
@@ -10,4 +10,21 @@ pub(crate) fn install_default_provider() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// A pooled HTTP client with the backend's limits: at most `max_idle` idle connections,
+/// closed after `idle`; `connect` and `read` bound connecting and each wait for body bytes.
+pub(crate) fn http_client(
+    max_idle: usize,
+    idle: std::time::Duration,
+    connect: std::time::Duration,
+    read: std::time::Duration,
+) -> reqwest::Result<reqwest::Client> {
+    install_default_provider();
+    reqwest::Client::builder()
+        .pool_idle_timeout(idle)
+        .pool_max_idle_per_host(max_idle)
+        .connect_timeout(connect)
+        .read_timeout(read)
+        .build()
 }

@@ -26,7 +26,6 @@ struct Pager {
     prefix: Location,
     recursive: bool,
     marker: Option<String>,
-    finished: bool,
 }
 
 pub(crate) fn list(
@@ -39,29 +38,11 @@ pub(crate) fn list(
         prefix: prefix.clone(),
         recursive: options.recursive,
         marker: None,
-        finished: false,
     };
-    let pages = futures::stream::unfold(pager, |mut p| async move {
-        if p.finished {
-            return None;
-        }
-        match next_page(&mut p).await {
-            Ok(entries) => Some((Ok(entries), p)),
-            Err(e) => {
-                p.finished = true;
-                Some((Err(e), p))
-            }
-        }
-    });
-    Box::pin(pages.flat_map(|page| {
-        futures::stream::iter(match page {
-            Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        })
-    }))
+    crate::list::paged(pager, |p| Box::pin(next_page(p)))
 }
 
-async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
+async fn next_page(p: &mut Pager) -> crate::list::Page {
     let uri = p.prefix.to_string();
     let account = p.account.clone();
     let container = container_of(&p.prefix);
@@ -98,7 +79,7 @@ async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
         })?
     };
     p.marker = page.next_marker.filter(|m| !m.is_empty());
-    p.finished = p.marker.is_none();
+    let last = p.marker.is_none();
     let mut entries: VecDeque<ListEntry> = page
         .blobs
         .items
@@ -125,7 +106,7 @@ async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
     entries
         .make_contiguous()
         .sort_by(|a, b| a.location().key.cmp(&b.location().key));
-    Ok(entries)
+    Ok((entries, last))
 }
 
 /// `<EnumerationResults>`: what the daemon reads of a List Blobs page.

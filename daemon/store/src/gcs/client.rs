@@ -64,18 +64,17 @@ impl Gcs {
     /// # Errors
     /// [`Error::InvalidArgument`] (op `configure`) when the HTTP client cannot be built.
     pub fn new(config: &GcsConfig) -> Result<Self> {
-        crate::tls::install_default_provider();
-        let http = reqwest::Client::builder()
-            .pool_idle_timeout(config.idle_timeout)
-            .pool_max_idle_per_host(config.max_connections)
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .build()
-            .map_err(|e| Error::InvalidArgument {
-                op: "configure",
-                uri: "gs://".into(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let http = crate::tls::http_client(
+            config.max_connections,
+            config.idle_timeout,
+            config.connect_timeout,
+            config.read_timeout,
+        )
+        .map_err(|e| Error::InvalidArgument {
+            op: "configure",
+            uri: "gs://".into(),
+            reason: format!("cannot build the HTTP client: {e}"),
+        })?;
         Ok(Gcs {
             endpoint: config.resolved_endpoint(),
             http,

@@ -10,7 +10,6 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use gcloud_storage::http::objects::list::ListObjectsRequest;
 
 use crate::error::Result;
@@ -25,7 +24,6 @@ struct Pager {
     prefix: Location,
     recursive: bool,
     token: Option<String>,
-    finished: bool,
     /// Prefixes seen but not sent yet (beyond the names listed so far).
     held: BTreeSet<String>,
     /// The last key sent: nothing at or before it is sent again.
@@ -42,31 +40,13 @@ pub(crate) fn list(
         prefix: prefix.clone(),
         recursive: options.recursive,
         token: None,
-        finished: false,
         held: BTreeSet::new(),
         sent: None,
     };
-    let pages = futures::stream::unfold(pager, |mut p| async move {
-        if p.finished {
-            return None;
-        }
-        match next_page(&mut p).await {
-            Ok(entries) => Some((Ok(entries), p)),
-            Err(e) => {
-                p.finished = true;
-                Some((Err(e), p))
-            }
-        }
-    });
-    Box::pin(pages.flat_map(|page| {
-        futures::stream::iter(match page {
-            Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        })
-    }))
+    crate::list::paged(pager, |p| Box::pin(next_page(p)))
 }
 
-async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
+async fn next_page(p: &mut Pager) -> crate::list::Page {
     let uri = p.prefix.to_string();
     let request = ListObjectsRequest {
         bucket: p.prefix.bucket.clone(),
@@ -84,11 +64,11 @@ async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
         })
         .await?;
     p.token = page.next_page_token.filter(|t| !t.is_empty());
-    p.finished = p.token.is_none();
+    let last = p.token.is_none();
     let objects: Vec<_> = page.items.unwrap_or_default();
     let prefixes = page.prefixes.unwrap_or_default();
     // How far this page reaches: its last object (or prefix); everything, on the last page.
-    let reach = if p.finished {
+    let reach = if last {
         None
     } else {
         objects
@@ -122,5 +102,5 @@ async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
     if let Some(last) = entries.back() {
         p.sent = Some(last.location().key.clone());
     }
-    Ok(entries)
+    Ok((entries, last))
 }

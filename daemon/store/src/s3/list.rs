@@ -8,8 +8,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use futures::StreamExt;
-
 use crate::error::Result;
 use crate::store::{BoxStream, ListEntry, ListOptions, ObjectMeta};
 use crate::uri::Location;
@@ -25,7 +23,6 @@ struct Pager {
     prefix: Location,
     recursive: bool,
     token: Option<String>,
-    finished: bool,
 }
 
 pub(crate) fn list(
@@ -40,29 +37,11 @@ pub(crate) fn list(
         prefix: prefix.clone(),
         recursive: options.recursive,
         token: None,
-        finished: false,
     };
-    let pages = futures::stream::unfold(pager, |mut p| async move {
-        if p.finished {
-            return None;
-        }
-        match next_page(&mut p).await {
-            Ok(entries) => Some((Ok(entries), p)),
-            Err(e) => {
-                p.finished = true;
-                Some((Err(e), p))
-            }
-        }
-    });
-    Box::pin(pages.flat_map(|page| {
-        futures::stream::iter(match page {
-            Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        })
-    }))
+    crate::list::paged(pager, |p| Box::pin(next_page(p)))
 }
 
-async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
+async fn next_page(p: &mut Pager) -> crate::list::Page {
     let uri = p.prefix.to_string();
     let ep = p.ep.clone();
     let out = ep
@@ -83,7 +62,7 @@ async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
         })
         .await?;
     p.token = out.next_continuation_token().map(str::to_string);
-    p.finished = !out.is_truncated().unwrap_or(false) || p.token.is_none();
+    let last = !out.is_truncated().unwrap_or(false) || p.token.is_none();
     let mut objects = out
         .contents()
         .iter()
@@ -118,5 +97,5 @@ async fn next_page(p: &mut Pager) -> Result<VecDeque<ListEntry>> {
         };
         merged.extend(next);
     }
-    Ok(merged)
+    Ok((merged, last))
 }
