@@ -43,7 +43,8 @@ MATURIN_PEP517_ARGS="--profile dev" .venv/bin/python -m pip install --quiet \
 
 step "python client: ruff, mypy"
 (cd client-python && ../.venv/bin/ruff check python tests && ../.venv/bin/ruff format --check python tests \
-  && ../.venv/bin/mypy)
+  && ../.venv/bin/mypy && ../.venv/bin/ruff check ../benches/python \
+  && ../.venv/bin/ruff format --check ../benches/python)
 
 step "start the test servers (SeaweedFS, moto, Azurite, fake-gcs-server)"
 servers=$PWD/.test-servers

@@ -6,41 +6,17 @@
 //!
 //! Target: s3dliod ≥ 2× faster. `S3DLIO_BENCH_DELETE_OBJECTS` changes the count.
 
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Result};
 use futures::StreamExt;
 use s3dlio_client::DeleteTarget;
 
-use s3dlio_bench::harness::{Daemon, Report};
+use s3dlio_bench::harness::{self, var, Daemon, Report};
 
-fn var(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| {
-        format!("{name} is not set: run this through `bash benches/run.sh delete`, which starts the S3 server")
-    })
-}
-
-/// Runs `script` in the Python that has the `s3dlio` package, pointed at SeaweedFS; returns
-/// its stdout.
+/// Runs `script` in the Python that has the `s3dlio` package, pointed at SeaweedFS.
 fn python(script: &str) -> Result<String> {
-    let py = std::env::var("S3DLIO_BENCH_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
-    let out = Command::new(&py)
-        .arg("-c")
-        .arg(script)
-        .env("AWS_ENDPOINT_URL", var("S3DLIO_TEST_SEAWEED_ENDPOINT")?)
-        .env("AWS_ACCESS_KEY_ID", var("S3DLIO_TEST_S3_ACCESS_KEY")?)
-        .env("AWS_SECRET_ACCESS_KEY", var("S3DLIO_TEST_S3_SECRET_KEY")?)
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .with_context(|| format!("run {py} (benches/run.sh installs s3dlio into .venv)"))?;
-    if !out.status.success() {
-        bail!(
-            "python failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    harness::python(&["-c", script])
 }
 
 /// Writes `n` small objects below `prefix` with `s3dlio.put` (its generated-objects call).

@@ -69,6 +69,39 @@ fn sibling(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A variable `benches/run.sh` sets (the test servers' addresses and keys).
+pub fn var(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| {
+        format!("{name} is not set: run this through `benches/run.sh`, which starts the servers")
+    })
+}
+
+/// Runs the benchmark Python (`S3DLIO_BENCH_PYTHON`, else `.venv/bin/python`, where
+/// `benches/run.sh` installs the peers) with `args`, pointed at SeaweedFS through the usual
+/// AWS variables; returns its stdout, or its stderr as the error.
+pub fn python(args: &[&str]) -> Result<String> {
+    let py = std::env::var("S3DLIO_BENCH_PYTHON").unwrap_or_else(|_| ".venv/bin/python".into());
+    let out = Command::new(&py)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", var("S3DLIO_TEST_SEAWEED_ENDPOINT")?)
+        .env("AWS_ACCESS_KEY_ID", var("S3DLIO_TEST_S3_ACCESS_KEY")?)
+        .env("AWS_SECRET_ACCESS_KEY", var("S3DLIO_TEST_S3_SECRET_KEY")?)
+        .env("AWS_REGION", "us-east-1")
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| {
+            format!("run {py} (benches/run.sh installs the Python peers into .venv)")
+        })?;
+    if !out.status.success() {
+        bail!(
+            "{py} {} failed: {}",
+            args.first().copied().unwrap_or(""),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 /// The results of one benchmark.
 pub struct Report {
     pub bench: &'static str,

@@ -3,6 +3,7 @@
 
 mod delete;
 mod oplog;
+mod python;
 mod range;
 
 use anyhow::{bail, Result};
@@ -13,8 +14,9 @@ async fn main() -> Result<()> {
     let report = match name.as_str() {
         "delete" => delete::run().await?,
         "oplog" => oplog::run().await?,
+        "python" => python::run().await?,
         "range" => range::run().await?,
-        other => bail!("unknown benchmark {other:?}; known: delete, oplog, range"),
+        other => bail!("unknown benchmark {other:?}; known: delete, oplog, python, range"),
     };
     report.save_and_print()
 }

@@ -9,22 +9,16 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use s3dlio_bench::harness::{median, Daemon, Report};
+use s3dlio_bench::harness::{median, var, Daemon, Report};
 use s3dlio_e2e::proxy::Proxy;
 
 const MIB: usize = 1024 * 1024;
 const ROUNDS: usize = 5;
 const SMALL_OBJECTS: usize = 256;
-
-fn var(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| {
-        format!("{name} is not set: run this through `bash benches/run.sh range`, which starts the S3 server")
-    })
-}
 
 fn daemon(endpoint: &str, engine: bool) -> Result<Daemon> {
     Daemon::start(&format!(

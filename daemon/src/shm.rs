@@ -20,7 +20,7 @@ use tonic::Status;
 
 use s3dlio_proto::v1;
 use s3dlio_shm::{Arena, Lease, ShmError, Slice};
-use s3dlio_store::{Caller, Destination, Reserve};
+use s3dlio_store::{Caller, Destination, Reserve, TryReserve};
 
 use crate::peer::PeerInfo;
 use crate::sessions::{Session, Transport};
@@ -284,15 +284,10 @@ impl Reserve for ShmReserve<'_> {
             uri: self.uri.to_string(),
             reason,
         };
-        let arena = &self.arena.arena;
-        // Fast path: no one is queued and there is room.
-        if let Ok(_turn) = self.arena.waiters.try_lock() {
-            match arena.try_reserve(len) {
-                Ok(Some(lease)) => return Ok(Box::new(ShmDest(lease))),
-                Ok(None) => {}
-                Err(e) => return Err(exhausted(e.to_string())),
-            }
+        if let Some(dest) = self.arena.try_reserve(len) {
+            return Ok(dest);
         }
+        let arena = &self.arena.arena;
         let _turn = self.arena.waiters.lock().await;
         loop {
             match arena.try_reserve(len) {
@@ -305,6 +300,22 @@ impl Reserve for ShmReserve<'_> {
                 }
                 Err(e) => return Err(exhausted(e.to_string())),
             }
+        }
+    }
+
+    fn try_now(&self) -> Option<Arc<dyn TryReserve>> {
+        Some(self.arena.clone())
+    }
+}
+
+/// Room taken without waiting (a backend's blocking call): only when no one is queued.
+impl TryReserve for SessionArena {
+    fn try_reserve(&self, len: u64) -> Option<Box<dyn Destination>> {
+        let _turn = self.waiters.try_lock().ok()?;
+        match self.arena.try_reserve(len) {
+            Ok(Some(lease)) => Some(Box::new(ShmDest(lease))),
+            // Full, or can never fit: `reserve` waits or says why.
+            Ok(None) | Err(_) => None,
         }
     }
 }

@@ -27,6 +27,21 @@ pub trait Reserve: Send {
     /// # Errors
     /// Typically [`Error::ResourceExhausted`]: the payload can never fit, or the caller left.
     async fn reserve(&mut self, len: u64) -> Result<Box<dyn Destination>>;
+
+    /// A handle that takes room without waiting, from any thread, or `None` if this caller
+    /// has no such path. A backend that learns the length and can read the payload in the
+    /// same blocking call (local files) uses it to do both in one trip to the blocking pool.
+    fn try_now(&self) -> Option<std::sync::Arc<dyn TryReserve>> {
+        None
+    }
+}
+
+/// The waiting-free half of [`Reserve`]: see [`Reserve::try_now`].
+pub trait TryReserve: Send + Sync {
+    /// A destination of exactly `len` (≥ 1) bytes if there is room now and nobody is waiting
+    /// ahead; `None` otherwise, and the caller then goes through [`Reserve::reserve`] (which
+    /// also reports a payload that can never fit).
+    fn try_reserve(&self, len: u64) -> Option<Box<dyn Destination>>;
 }
 
 /// What [`crate::ObjectStore::get_into`] returns: the metadata, the resolved range, and the

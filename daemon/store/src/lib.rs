@@ -29,7 +29,7 @@ mod uri;
 
 pub use error::{Error, Result};
 pub use identity::{Caller, Identity};
-pub use into::{drain_into, Destination, GetIntoResult, Reserve};
+pub use into::{drain_into, Destination, GetIntoResult, Reserve, TryReserve};
 pub use list::filter_listing;
 pub use range::GetRange;
 pub use registry::{BackendStatus, Registry, StoreConfig};

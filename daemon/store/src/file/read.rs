@@ -76,9 +76,10 @@ pub(super) async fn get(
 }
 
 /// Reads an object or a range of it straight into the caller's destination: the open runs
-/// as the caller (like every get), the reservation waits for room, then one positional read
-/// on the blocking pool fills the destination (no impersonation needed on an open
-/// descriptor). `direct://` needs aligned buffers and keeps the generic path.
+/// as the caller (like every get); when the caller has room right now the same blocking call
+/// reserves it and reads, else the reservation waits for room and one positional read on the
+/// blocking pool fills the destination (no impersonation needed on an open descriptor).
+/// `direct://` needs aligned buffers and keeps the generic path.
 pub(super) async fn get_into(
     store: &FileStore,
     location: &Location,
@@ -92,14 +93,26 @@ pub(super) async fn get_into(
     let uri = location.to_string();
     let requested = options.range.unwrap_or_default();
     let (loc, u) = (location.clone(), uri.clone());
-    let (file, meta, range) = store
-        .run(GET, &uri, move |b| open_resolved(b, loc, &u, requested))
+    // Usually the room is there: then the open, the reservation and the read are one trip to
+    // the blocking pool instead of two (each trip is a thread hand-off both ways).
+    let quick = reserve.try_now();
+    let (file, meta, range, filled) = store
+        .run(GET, &uri, move |b| {
+            let (file, meta, range) = open_resolved(b, loc, &u, requested)?;
+            let len = range.end - range.start;
+            let Some(mut dest) = quick.filter(|_| len > 0).and_then(|q| q.try_reserve(len)) else {
+                return Ok((file, meta, range, None));
+            };
+            read_exact_at(&file, dest.as_mut_slice(), range.start)
+                .map_err(|e| read_error(b, &u, e))?;
+            Ok((file, meta, range, Some(dest)))
+        })
         .await?;
-    if range.is_empty() {
+    if filled.is_some() || range.is_empty() {
         return Ok(GetIntoResult {
             meta,
             range,
-            dest: None,
+            dest: filled,
         });
     }
     let mut dest = reserve.reserve(range.end - range.start).await?;
