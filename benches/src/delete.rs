@@ -12,7 +12,7 @@ use anyhow::{ensure, Result};
 use futures::StreamExt;
 use s3dlio_client::DeleteTarget;
 
-use s3dlio_bench::harness::{self, var, Daemon, Report};
+use s3dlio_bench::harness::{self, Daemon, Report};
 
 /// Runs `script` in the Python that has the `s3dlio` package, pointed at SeaweedFS.
 fn python(script: &str) -> Result<String> {
@@ -46,19 +46,7 @@ pub async fn run() -> Result<Report> {
         .map(|v| v.parse())
         .transpose()?
         .unwrap_or(100_000);
-    let d = Daemon::start(&format!(
-        r#"
-        [s3]
-        endpoint = "{endpoint}"
-        region = "us-east-1"
-        force_path_style = true
-        access_key_id = "{key}"
-        secret_access_key = "{secret}"
-        "#,
-        endpoint = var("S3DLIO_TEST_SEAWEED_ENDPOINT")?,
-        key = var("S3DLIO_TEST_S3_ACCESS_KEY")?,
-        secret = var("S3DLIO_TEST_S3_SECRET_KEY")?,
-    ))?;
+    let d = Daemon::start(&harness::seaweed_s3(None)?)?;
     let client = d.client("bench-delete").await?;
     let id = std::process::id();
     let (b_seed, b_ours) = (

@@ -76,6 +76,20 @@ pub fn var(name: &str) -> Result<String> {
     })
 }
 
+/// The daemon's `[s3]` table for SeaweedFS at `endpoint` (default: SeaweedFS itself), with
+/// the test servers' admin keys.
+pub fn seaweed_s3(endpoint: Option<&str>) -> Result<String> {
+    let endpoint = match endpoint {
+        Some(e) => e.to_string(),
+        None => var("S3DLIO_TEST_SEAWEED_ENDPOINT")?,
+    };
+    Ok(s3dlio_e2e::s3_table(
+        &endpoint,
+        &var("S3DLIO_TEST_S3_ACCESS_KEY")?,
+        &var("S3DLIO_TEST_S3_SECRET_KEY")?,
+    ))
+}
+
 /// Runs the benchmark Python (`S3DLIO_BENCH_PYTHON`, else `.venv/bin/python`, where
 /// `benches/run.sh` installs the peers) with `args`, pointed at SeaweedFS through the usual
 /// AWS variables; returns its stdout, or its stderr as the error.

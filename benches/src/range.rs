@@ -13,7 +13,7 @@ use anyhow::{ensure, Result};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use s3dlio_bench::harness::{median, var, Daemon, Report};
+use s3dlio_bench::harness::{self, median, var, Daemon, Report};
 use s3dlio_e2e::proxy::Proxy;
 
 const MIB: usize = 1024 * 1024;
@@ -22,19 +22,8 @@ const SMALL_OBJECTS: usize = 256;
 
 fn daemon(endpoint: &str, engine: bool) -> Result<Daemon> {
     Daemon::start(&format!(
-        r#"
-        [s3]
-        endpoint = "{endpoint}"
-        region = "us-east-1"
-        force_path_style = true
-        access_key_id = "{key}"
-        secret_access_key = "{secret}"
-        max_connections = 256
-        [range_engine.s3]
-        enabled = {engine}
-        "#,
-        key = var("S3DLIO_TEST_S3_ACCESS_KEY")?,
-        secret = var("S3DLIO_TEST_S3_SECRET_KEY")?,
+        "{}max_connections = 256\n[range_engine.s3]\nenabled = {engine}\n",
+        harness::seaweed_s3(Some(endpoint))?
     ))
 }
 

@@ -254,24 +254,25 @@ pub fn server_var(name: &str) -> String {
     })
 }
 
+/// The daemon's `[s3]` table for SeaweedFS (or a proxy in front of it) at `endpoint`, with
+/// these keys; more keys of the table may follow it.
+pub fn s3_table(endpoint: &str, key: &str, secret: &str) -> String {
+    format!(
+        "[s3]\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\nforce_path_style = true\n\
+         access_key_id = \"{key}\"\nsecret_access_key = \"{secret}\"\n"
+    )
+}
+
 /// A [`proxy::Proxy`] in front of SeaweedFS, a daemon whose `[s3]` goes through it (with
 /// `extra` TOML appended), and a fresh bucket name (`s3://...`, not yet created).
 pub fn s3_behind_proxy(extra: &str) -> (proxy::Proxy, TestDaemon, String) {
     let proxy = proxy::Proxy::start(&server_var("S3DLIO_TEST_SEAWEED_ENDPOINT"));
-    let d = TestDaemon::start_with_config(&format!(
-        r#"
-        [s3]
-        endpoint = "{endpoint}"
-        region = "us-east-1"
-        force_path_style = true
-        access_key_id = "{key}"
-        secret_access_key = "{secret}"
-        {extra}
-        "#,
-        endpoint = proxy.endpoint(),
-        key = server_var("S3DLIO_TEST_S3_ACCESS_KEY"),
-        secret = server_var("S3DLIO_TEST_S3_SECRET_KEY"),
-    ));
+    let table = s3_table(
+        &proxy.endpoint(),
+        &server_var("S3DLIO_TEST_S3_ACCESS_KEY"),
+        &server_var("S3DLIO_TEST_S3_SECRET_KEY"),
+    );
+    let d = TestDaemon::start_with_config(&format!("{table}{extra}\n"));
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")

@@ -14,12 +14,17 @@ pub(crate) fn install_default_provider() {
 
 /// A pooled HTTP client with the backend's limits: at most `max_idle` idle connections,
 /// closed after `idle`; `connect` and `read` bound connecting and each wait for body bytes.
+///
+/// # Errors
+/// [`crate::Error::InvalidArgument`] (op `configure`, on `uri`, the backend's root) when the
+/// client cannot be built.
 pub(crate) fn http_client(
+    uri: &str,
     max_idle: usize,
     idle: std::time::Duration,
     connect: std::time::Duration,
     read: std::time::Duration,
-) -> reqwest::Result<reqwest::Client> {
+) -> crate::Result<reqwest::Client> {
     install_default_provider();
     reqwest::Client::builder()
         .pool_idle_timeout(idle)
@@ -27,4 +32,9 @@ pub(crate) fn http_client(
         .connect_timeout(connect)
         .read_timeout(read)
         .build()
+        .map_err(|e| crate::Error::InvalidArgument {
+            op: "configure",
+            uri: uri.to_string(),
+            reason: format!("cannot build the HTTP client: {e}"),
+        })
 }

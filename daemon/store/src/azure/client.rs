@@ -71,16 +71,12 @@ impl Account {
     /// [`Error::InvalidArgument`] (op `configure`) when the HTTP client cannot be built.
     pub fn new(name: &str, service: String, auth: Auth, config: &AzureConfig) -> Result<Self> {
         let http = crate::tls::http_client(
+            &format!("az://{name}"),
             config.max_connections,
             config.idle_timeout,
             config.connect_timeout,
             config.read_timeout,
-        )
-        .map_err(|e| Error::InvalidArgument {
-            op: "configure",
-            uri: format!("az://{name}"),
-            reason: format!("cannot build the HTTP client: {e}"),
-        })?;
+        )?;
         let auth = match config.credential {
             AzureCredential::Anonymous => Auth::Anonymous,
             _ => auth,

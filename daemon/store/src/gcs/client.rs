@@ -65,16 +65,12 @@ impl Gcs {
     /// [`Error::InvalidArgument`] (op `configure`) when the HTTP client cannot be built.
     pub fn new(config: &GcsConfig) -> Result<Self> {
         let http = crate::tls::http_client(
+            "gs://",
             config.max_connections,
             config.idle_timeout,
             config.connect_timeout,
             config.read_timeout,
-        )
-        .map_err(|e| Error::InvalidArgument {
-            op: "configure",
-            uri: "gs://".into(),
-            reason: format!("cannot build the HTTP client: {e}"),
-        })?;
+        )?;
         Ok(Gcs {
             endpoint: config.resolved_endpoint(),
             http,
