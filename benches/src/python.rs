@@ -19,6 +19,8 @@ use serde_json::Value;
 use s3dlio_bench::harness::{self, median, Daemon, Report};
 
 const SCRIPT: &str = "benches/python/loader.py";
+/// The reference system on `file://`: plain `open().read()` in each worker (not a peer).
+const PLAIN_READ: &str = "python";
 
 struct Dataset {
     name: &'static str,
@@ -115,7 +117,7 @@ pub async fn run() -> Result<Report> {
 
     let mut report = Report::new("python");
     let s3 = ["s3dlio_client", "s3dlio", "boto3", "s3torchconnector"];
-    let file = ["s3dlio_client", "s3dlio", "python"];
+    let file = ["s3dlio_client", "s3dlio", PLAIN_READ];
     for ds in &datasets {
         let files = d.path(&format!("data-{}/", ds.name));
         let workloads = [
@@ -162,12 +164,19 @@ pub async fn run() -> Result<Report> {
             let ours = rate_of("s3dlio_client");
             let (best, best_rate) = rates
                 .iter()
-                .filter(|r| r.0 != "s3dlio_client")
+                .filter(|r| r.0 != "s3dlio_client" && r.0 != PLAIN_READ)
                 .copied()
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .context("no peer ran")?;
             report.ratio(format!("{workload}_vs_best_peer_{best}"), ours / best_rate);
             report.ratio(format!("{workload}_vs_s3dlio"), ours / rate_of("s3dlio"));
+            if rates.iter().any(|r| r.0 == PLAIN_READ) {
+                // The physical reference, not a peer: open().read() in each worker.
+                report.ratio(
+                    format!("{workload}_vs_plain_read"),
+                    ours / rate_of(PLAIN_READ),
+                );
+            }
         }
     }
 

@@ -110,6 +110,30 @@ def test_get_many_is_lazy_and_bounded(daemon: object, base: str) -> None:
     assert seen == {f"{base}lazy/{i}": sha(pattern_bytes(65536, i)) for i in range(300)}
 
 
+def test_get_many_window_bytes_bounds_requests_in_flight(client: Client, base: str) -> None:
+    # 40 objects of 256 KiB with a 1 MiB byte budget: after the first payload the window is
+    # 4 requests (it starts at 8), so soon at most 4 more are pulled than were yielded.
+    c = client
+    c.put_many(((f"{base}wb/{i}", pattern_bytes(262144, i)) for i in range(40)), 8)
+    pulled = 0
+
+    def source():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        for i in range(40):
+            pulled += 1
+            yield f"{base}wb/{i}"
+
+    seen: dict[str, str] = {}
+    ahead = []
+    for n, (u, p) in enumerate(c.get_many(source(), window=32, window_bytes=1 << 20), 1):
+        seen[u] = sha(p)
+        ahead.append(pulled - n)
+    assert seen == {f"{base}wb/{i}": sha(pattern_bytes(262144, i)) for i in range(40)}
+    assert ahead[0] <= 8 and max(ahead[8:]) <= 4, ahead
+    with pytest.raises(ValueError, match="window_bytes"):
+        c.get_many([base + "wb/0"], window_bytes=0)
+
+
 def test_list_is_lazy_sorted_with_prefixes_and_pattern(client: Client, base: str) -> None:
     names = ["a/1", "a/2", "b/x/3", "c.txt", "d"]
     client.put_many(((base + n, n.encode()) for n in names), 4)

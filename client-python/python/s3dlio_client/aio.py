@@ -42,6 +42,7 @@ class AsyncClient:
         *,
         ordered: bool = False,
         window: int | None = None,
+        window_bytes: int | None = None,
         concurrency: int = 64,
         return_exceptions: bool = False,
     ) -> AsyncIterator[tuple[str, Any]]:
@@ -49,6 +50,7 @@ class AsyncClient:
             uris,
             ordered=ordered,
             window=window,
+            window_bytes=window_bytes,
             concurrency=concurrency,
             return_exceptions=return_exceptions,
         )

@@ -242,6 +242,7 @@ class Client:
         *,
         ordered: bool = False,
         window: int | None = None,
+        window_bytes: int | None = None,
         concurrency: int = 64,
         return_exceptions: bool = False,
     ) -> Iterator[tuple[str, _native.Payload]]:
@@ -249,12 +250,23 @@ class Client:
 
         In completion order by default; ``ordered=True`` yields in input order. At most
         ``window`` requests (default ``2 × concurrency``) are outstanding, i.e. sent and not yet
-        yielded, so memory stays bounded however long ``uris`` is (it is consumed lazily). A
-        failed object raises its exception (ending the iteration), or with
-        ``return_exceptions=True`` is yielded as ``(uri, exception)``.
+        yielded, so memory stays bounded however long ``uris`` is (it is consumed lazily).
+        ``window_bytes`` bounds them in bytes too: the window shrinks to about
+        ``window_bytes / mean payload size`` once payloads arrive (it starts at
+        ``min(window, 8)``), so large objects keep few, hot arena pages in use and small ones
+        keep many requests in flight. A failed object raises its exception (ending the
+        iteration), or with ``return_exceptions=True`` is yielded as ``(uri, exception)``.
         """
+        if window_bytes is not None and window_bytes < 1:
+            raise ValueError(f"get_many: window_bytes must be positive, got {window_bytes}")
         return _GetMany(
-            self, uris, ordered, window or 2 * concurrency, concurrency, return_exceptions
+            self,
+            uris,
+            ordered,
+            window or 2 * concurrency,
+            window_bytes,
+            concurrency,
+            return_exceptions,
         )
 
     def list(
@@ -380,13 +392,19 @@ class _GetMany:
         uris: Iterable[Request],
         ordered: bool,
         window: int,
+        window_bytes: int | None,
         concurrency: int,
         return_exceptions: bool,
     ) -> None:
         self._client = client
         self._source = enumerate(_normalise(r) for r in uris)
         self._ordered = ordered
-        self._window = max(1, window)
+        self._max_window = max(1, window)
+        self._window_bytes = window_bytes
+        # With a byte budget, start small: the first payloads tell how large objects are.
+        self._window = self._max_window if window_bytes is None else min(self._max_window, 8)
+        self._seen = 0  # payloads received, and their bytes (for the byte budget)
+        self._seen_bytes = 0
         self._concurrency = concurrency
         self._return_exceptions = return_exceptions
         self._outstanding: dict[int, tuple[str, int | None, int | None]] = {}
@@ -502,6 +520,11 @@ class _GetMany:
 
     def _emit(self, tag: int, result: Any) -> tuple[str, Any]:
         uri = self._outstanding.pop(tag)[0]
+        if self._window_bytes is not None and not isinstance(result, BaseException):
+            self._seen += 1
+            self._seen_bytes += len(result)
+            mean = max(1, self._seen_bytes // self._seen)
+            self._window = max(1, min(self._max_window, self._window_bytes // mean))
         self._fill()
         if isinstance(result, S3dlioError) and not self._return_exceptions:
             self.close()

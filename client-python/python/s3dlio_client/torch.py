@@ -11,7 +11,7 @@ it into a tensor in the transform (``torch.frombuffer``) to keep the zero-copy p
 - :class:`S3dlioIterableDataset`: shards itself over distributed ranks and DataLoader workers
   (every object exactly once per epoch), shuffles with ``seed + epoch`` (:meth:`set_epoch`;
   with ``persistent_workers`` the epoch also advances by itself on each pass), and prefetches
-  up to ``prefetch`` objects through ``get_many``.
+  up to ``prefetch`` objects and about ``prefetch_bytes`` bytes through ``get_many``.
 """
 
 from __future__ import annotations
@@ -68,7 +68,15 @@ class _Base:
         """Every object below ``uri`` (recursively; ``pattern``: a regex on the relative key),
         listed now, in key order. Other options: ``socket``, ``arena_size``, ``name``,
         ``reconnect`` (for the client), and the dataset's own."""
-        ds_keys = {"shuffle", "seed", "prefetch", "rank", "world_size", "concurrency"}
+        ds_keys = {
+            "shuffle",
+            "seed",
+            "prefetch",
+            "prefetch_bytes",
+            "rank",
+            "world_size",
+            "concurrency",
+        }
         ds_opts = {k: v for k, v in options.items() if k in ds_keys}
         client_opts = {k: v for k, v in options.items() if k not in ds_keys}
         c = _client_of(client, client_opts)
@@ -121,6 +129,7 @@ class S3dlioIterableDataset(_Base, tud.IterableDataset[Any]):
         shuffle: bool = False,
         seed: int = 0,
         prefetch: int = 64,
+        prefetch_bytes: int | None = 16 << 20,
         concurrency: int = 32,
         rank: int | None = None,
         world_size: int | None = None,
@@ -132,6 +141,7 @@ class S3dlioIterableDataset(_Base, tud.IterableDataset[Any]):
         self.shuffle = shuffle
         self.seed = seed
         self.prefetch = prefetch
+        self.prefetch_bytes = prefetch_bytes
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
@@ -169,7 +179,10 @@ class S3dlioIterableDataset(_Base, tud.IterableDataset[Any]):
         self._passes += 1
         uris = self.shard(epoch)
         for uri, payload in self.client.get_many(
-            uris, window=self.prefetch, concurrency=self.concurrency
+            uris,
+            window=self.prefetch,
+            window_bytes=self.prefetch_bytes,
+            concurrency=self.concurrency,
         ):
             yield self._sample(uri, payload)
 
