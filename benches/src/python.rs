@@ -170,12 +170,9 @@ pub async fn run() -> Result<Report> {
                 .context("no peer ran")?;
             report.ratio(format!("{workload}_vs_best_peer_{best}"), ours / best_rate);
             report.ratio(format!("{workload}_vs_s3dlio"), ours / rate_of("s3dlio"));
-            if rates.iter().any(|r| r.0 == PLAIN_READ) {
+            if let Some(&(_, plain)) = rates.iter().find(|r| r.0 == PLAIN_READ) {
                 // The physical reference, not a peer: open().read() in each worker.
-                report.ratio(
-                    format!("{workload}_vs_plain_read"),
-                    ours / rate_of(PLAIN_READ),
-                );
+                report.ratio(format!("{workload}_vs_plain_read"), ours / plain);
             }
         }
     }

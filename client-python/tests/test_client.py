@@ -87,22 +87,31 @@ def test_get_many_errors(client: Client, base: str) -> None:
     assert list(client.get_many([])) == []
 
 
+class _Counted:
+    """An iterator over ``items`` that counts how many were taken (``pulled``)."""
+
+    def __init__(self, items: list[str]) -> None:
+        self._items = iter(items)
+        self.pulled = 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> str:
+        item = next(self._items)
+        self.pulled += 1
+        return item
+
+
 def test_get_many_is_lazy_and_bounded(daemon: object, base: str) -> None:
     # 300 objects of 64 KiB through a 1 MiB arena: only a window is ever outstanding, and
     # payloads dropped as they are consumed make room for the next ones.
     c = Client(daemon.socket, arena_size=1 << 20)  # type: ignore[attr-defined]
     c.put_many(((f"{base}lazy/{i}", pattern_bytes(65536, i)) for i in range(300)), 16)
-    pulled = 0
-
-    def source():  # type: ignore[no-untyped-def]
-        nonlocal pulled
-        for i in range(300):
-            pulled += 1
-            yield f"{base}lazy/{i}"
-
-    it = c.get_many(source(), window=8, concurrency=4)
+    source = _Counted([f"{base}lazy/{i}" for i in range(300)])
+    it = c.get_many(source, window=8, concurrency=4)
     first = next(it)
-    assert pulled <= 9, "the request iterator is consumed lazily"
+    assert source.pulled <= 9, "the request iterator is consumed lazily"
     seen = {first[0]: sha(first[1])}
     del first
     for u, p in it:
@@ -115,19 +124,12 @@ def test_get_many_window_bytes_bounds_requests_in_flight(client: Client, base: s
     # 4 requests (it starts at 8), so soon at most 4 more are pulled than were yielded.
     c = client
     c.put_many(((f"{base}wb/{i}", pattern_bytes(262144, i)) for i in range(40)), 8)
-    pulled = 0
-
-    def source():  # type: ignore[no-untyped-def]
-        nonlocal pulled
-        for i in range(40):
-            pulled += 1
-            yield f"{base}wb/{i}"
-
+    source = _Counted([f"{base}wb/{i}" for i in range(40)])
     seen: dict[str, str] = {}
     ahead = []
-    for n, (u, p) in enumerate(c.get_many(source(), window=32, window_bytes=1 << 20), 1):
+    for n, (u, p) in enumerate(c.get_many(source, window=32, window_bytes=1 << 20), 1):
         seen[u] = sha(p)
-        ahead.append(pulled - n)
+        ahead.append(source.pulled - n)
     assert seen == {f"{base}wb/{i}": sha(pattern_bytes(262144, i)) for i in range(40)}
     assert ahead[0] <= 8 and max(ahead[8:]) <= 4, ahead
     with pytest.raises(ValueError, match="window_bytes"):
